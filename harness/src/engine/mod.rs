@@ -1,0 +1,16 @@
+//! The NetworkPolicy engine: pure computation of what the policies allow.
+//!
+//! No IO, no async, no clock. Parsing files sits above it; backends and the runner call it.
+//!
+//! Domain words, used the same way everywhere in the harness:
+//! - *subject*: a pod a policy selects with its `podSelector`;
+//! - *peer*: the other side of a rule (`from` for ingress, `to` for egress);
+//! - *edge*: source pod, destination pod, port, protocol;
+//! - *verdict*: allow or deny, with the rules that decided it;
+//! - *probe*: one attempt to cross an edge; *outcome*: what a probe saw.
+
+pub mod model;
+pub mod verdict;
+
+pub use model::*;
+pub use verdict::{DirectionVerdict, Engine, RuleRef, Verdict};

@@ -1,0 +1,4 @@
+//! netpol-harness: proves, edge by edge, that a cluster's network does exactly what its
+//! NetworkPolicies say.
+
+pub mod engine;
