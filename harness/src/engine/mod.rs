@@ -9,6 +9,7 @@
 //! - *verdict*: allow or deny, with the rules that decided it;
 //! - *probe*: one attempt to cross an edge; *outcome*: what a probe saw.
 
+pub mod lint;
 pub mod model;
 pub mod verdict;
 

@@ -220,3 +220,14 @@ pub struct Edge {
     pub port: u16,
     pub protocol: Protocol,
 }
+
+/// One flow a fixture's intent file says should work, with the sentence it comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntentFlow {
+    pub src: PodIndex,
+    pub dst: PodIndex,
+    pub port: u16,
+    pub protocol: Protocol,
+    /// The sentence of the source document this flow comes from.
+    pub reason: String,
+}
