@@ -1,36 +1,23 @@
-//! Label selector matching for the nftables compiler.
-//!
-//! TODO: call the engine's matching once it is public, so the two implementations share
-//! only the model (they must stay independent for the differential test only in how they
-//! combine rules; label matching itself is not where they should differ).
+//! Namespace labels as selectors see them; label matching itself is the engine's
+//! ([`LabelSelector::matches`]), since selectors are not where the two implementations of
+//! NetworkPolicy should differ.
 
-use crate::engine::{LabelSelector, Labels, NAMESPACE_NAME_LABEL, Operator, Topology};
+use crate::engine::{LabelSelector, Labels, NAMESPACE_NAME_LABEL, Topology};
 
-/// Whether `selector` matches `labels` (`matchLabels` and every `matchExpressions` entry).
+/// Whether `selector` matches `labels`.
 pub fn selector_matches(selector: &LabelSelector, labels: &Labels) -> bool {
-    let labels_ok = selector
-        .match_labels
-        .iter()
-        .all(|(k, v)| labels.get(k) == Some(v));
-    labels_ok
-        && selector.match_expressions.iter().all(|req| {
-            let value = labels.get(&req.key);
-            match req.operator {
-                Operator::In => value.is_some_and(|v| req.values.contains(v)),
-                Operator::NotIn => value.is_none_or(|v| !req.values.contains(v)),
-                Operator::Exists => value.is_some(),
-                Operator::DoesNotExist => value.is_none(),
-            }
-        })
+    selector.matches(labels)
 }
 
-/// The labels of namespace `name`; a namespace the topology does not list carries only its
-/// name label.
+/// The labels of namespace `name` as the API server keeps them: the name label is always
+/// present (also for a namespace the topology does not list).
 pub fn namespace_labels(topology: &Topology, name: &str) -> Labels {
-    topology
+    let mut labels = topology
         .namespaces
         .iter()
         .find(|ns| ns.name == name)
         .map(|ns| ns.labels.clone())
-        .unwrap_or_else(|| Labels::from([(NAMESPACE_NAME_LABEL.to_owned(), name.to_owned())]))
+        .unwrap_or_default();
+    labels.insert(NAMESPACE_NAME_LABEL.to_owned(), name.to_owned());
+    labels
 }
