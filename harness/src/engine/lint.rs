@@ -93,24 +93,27 @@ fn policies_selecting_nothing(engine: &Engine<'_>) -> Vec<Finding> {
 
 fn peers_selecting_nothing(engine: &Engine<'_>) -> Vec<Finding> {
     let unmatched = peers_matching_nothing(engine.topology(), engine.policies());
-    unmatched
-        .into_iter()
-        .map(|PeerRef { rule, peer }| Finding {
+    let message = |found: PeerRef<'_>| {
+        format!(
+            "peer {} of {} ({}) matches no pod of the topology",
+            found.index,
+            engine.rule_name(found.rule),
+            describe_peer(found.peer, found.namespace)
+        )
+    };
+    let messages = unmatched.into_iter().map(message);
+    messages
+        .map(|message| Finding {
             kind: PEER_MATCHES_NOTHING,
-            message: format!(
-                "peer {peer} of {} ({}) matches no pod of the topology",
-                engine.rule_name(rule),
-                describe_peer(engine, rule, peer)
-            ),
+            message,
         })
         .collect()
 }
 
-/// A selector peer in the words of the manifest: `namespaceSelector {...} and podSelector
-/// {...}`.
-fn describe_peer(engine: &Engine<'_>, rule: RuleRef, peer: usize) -> String {
-    let policy = &engine.policies()[rule.policy];
-    match &policy.rules(rule.direction)[rule.rule].peers[peer] {
+/// A peer in the words of the manifest, e.g. `namespaceSelector {...} and podSelector
+/// {...}`; `namespace` is the policy's own.
+fn describe_peer(peer: &Peer, namespace: &str) -> String {
+    match peer {
         Peer::Pods {
             namespace_selector,
             pod_selector,
@@ -121,7 +124,7 @@ fn describe_peer(engine: &Engine<'_>, rule: RuleRef, peer: usize) -> String {
             let pods = pod_selector.as_ref().map(|s| format!("podSelector {s}"));
             let parts: Vec<String> = namespaces.into_iter().chain(pods).collect();
             if parts.is_empty() {
-                format!("every pod of namespace {}", policy.namespace)
+                format!("every pod of namespace {namespace}")
             } else {
                 parts.join(" and ")
             }
@@ -183,20 +186,20 @@ fn dns_problem(engine: &Engine<'_>, pod: PodIndex, dns_pods: &[PodIndex]) -> Opt
     }
     let names: Vec<String> = servers.iter().map(|&p| engine.pod_name(p)).collect();
     let names = names.join(", ");
-    if servers
+    let egress_allows = servers
         .iter()
-        .any(|&dst| engine.side_allows(Direction::Egress, to(dst)))
-    {
-        Some(format!(
+        .any(|&dst| engine.side_allows(Direction::Egress, to(dst)));
+    Some(if egress_allows {
+        format!(
             "{name} has no DNS: its egress allows 53/UDP to a k8s-app=kube-dns pod, but the \
              ingress of every such pod ({names}) denies it"
-        ))
+        )
     } else {
-        Some(format!(
+        format!(
             "{name} is isolated for egress by {isolated_by}, and no egress rule allows 53/UDP \
              to any k8s-app=kube-dns pod ({names})"
-        ))
-    }
+        )
+    })
 }
 
 /// How many source/destination pairs a `one-sided` finding lists before it counts the rest.
