@@ -17,7 +17,8 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    #[error("{}: {}invalid YAML{}", file.display(), DocumentPrefix(*document), LineSuffix(*line))]
+    /// The source's message gives the line and column.
+    #[error("{}: {}invalid YAML", file.display(), DocumentPrefix(*document))]
     Syntax {
         file: PathBuf,
         document: Option<usize>,

@@ -47,18 +47,6 @@ impl Node {
             Value::Map(_) => "a mapping",
         }
     }
-
-    fn shift_lines(&mut self, offset: usize) {
-        self.line += offset;
-        match &mut self.value {
-            Value::Seq(items) => items.iter_mut().for_each(|n| n.shift_lines(offset)),
-            Value::Map(entries) => entries.iter_mut().for_each(|(k, v)| {
-                k.shift_lines(offset);
-                v.shift_lines(offset);
-            }),
-            _ => {}
-        }
-    }
 }
 
 impl<'de> Deserialize<'de> for Node {
@@ -154,7 +142,7 @@ impl<'de> Visitor<'de> for ValueVisitor {
     }
 }
 
-/// One YAML document of a stream: its index, the line it starts on and its root node
+/// One YAML document of a stream: its index in the stream and its root node
 /// (`None` for an empty document).
 #[derive(Debug)]
 pub(crate) struct Document {
@@ -179,25 +167,31 @@ pub(crate) fn documents(text: &str) -> Result<Vec<Document>, SyntaxError> {
     let mut documents = Vec::with_capacity(starts.len());
     for (index, &start) in starts.iter().enumerate() {
         let end = starts.get(index + 1).copied().unwrap_or(text.len());
-        let slice = text.get(start..end).unwrap_or_default();
-        let line_offset = text[..start].matches('\n').count();
-        let options = serde_saphyr::options! { with_snippet: false };
-        let root = serde_saphyr::from_str_with_options::<Option<Node>>(slice, options)
-            .map_err(|source| SyntaxError {
-                document: index,
-                line: source
-                    .location()
-                    .and_then(|l| usize::try_from(l.line()).ok())
-                    .map(|l| l + line_offset),
-                source: Box::new(source),
-            })?
-            .map(|mut node| {
-                node.shift_lines(line_offset);
-                node
-            });
+        let root = parse_document(text, start, end).map_err(|source| SyntaxError {
+            document: index,
+            line: source
+                .location()
+                .and_then(|l| usize::try_from(l.line()).ok()),
+            source: Box::new(source),
+        })?;
         documents.push(Document { index, root });
     }
     Ok(documents)
+}
+
+/// Reads the document at `text[start..end]`. The lines before it are replaced by empty
+/// lines, so that the parser's line numbers (in nodes and errors) count from the top of
+/// the file.
+fn parse_document(
+    text: &str,
+    start: usize,
+    end: usize,
+) -> Result<Option<Node>, serde_saphyr::Error> {
+    let before = text.get(..start).unwrap_or_default();
+    let mut padded = "\n".repeat(before.matches('\n').count());
+    padded.push_str(text.get(start..end).unwrap_or_default());
+    let options = serde_saphyr::options! { with_snippet: false };
+    serde_saphyr::from_str_with_options::<Option<Node>>(&padded, options)
 }
 
 /// Byte offsets where each document of the stream starts (the first one at 0).
@@ -209,31 +203,21 @@ fn document_starts(text: &str) -> Result<Vec<usize>, SyntaxError> {
         let (event, span) = match event {
             Ok(ok) => ok,
             Err(scan) => {
-                // Let serde-saphyr produce the error for the document it is in, so that
-                // all syntax errors read the same way.
+                // Let serde-saphyr describe the error in the document it is in, so that all
+                // syntax errors read the same way.
                 let document = starts.len() - 1;
-                let slice = text.get(starts[document]..).unwrap_or_default();
-                let options = serde_saphyr::options! { with_snippet: false };
-                let line_offset = text[..starts[document]].matches('\n').count();
-                return Err(
-                    match serde_saphyr::from_str_with_options::<Option<Node>>(slice, options) {
-                        Err(source) => SyntaxError {
-                            document,
-                            line: source
-                                .location()
-                                .and_then(|l| usize::try_from(l.line()).ok())
-                                .map(|l| l + line_offset),
-                            source: Box::new(source),
-                        },
-                        Ok(_) => SyntaxError {
-                            document,
-                            line: Some(scan.marker().line()),
-                            source: Box::new(<serde_saphyr::Error as de::Error>::custom(
-                                scan.info(),
-                            )),
-                        },
-                    },
-                );
+                let source = match parse_document(text, starts[document], text.len()) {
+                    Err(source) => source,
+                    Ok(_) => <serde_saphyr::Error as de::Error>::custom(scan.info()),
+                };
+                return Err(SyntaxError {
+                    document,
+                    line: source
+                        .location()
+                        .and_then(|l| usize::try_from(l.line()).ok())
+                        .or(Some(scan.marker().line())),
+                    source: Box::new(source),
+                });
             }
         };
         if let Event::DocumentStart(..) = event {
