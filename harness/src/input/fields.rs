@@ -59,35 +59,35 @@ impl<'a> Object<'a> {
         join(&self.path, key)
     }
 
-    /// Takes field `key`; an explicit `null` counts as absent, as in the API server.
-    pub fn take(&mut self, key: &str) -> Option<&'a Node> {
+    /// Field `key`; an explicit `null` counts as absent, as in the API server.
+    pub fn get(&self, key: &str) -> Option<&'a Node> {
         let (_, node) = self.entries.iter().find(|(k, _)| *k == key)?;
         Some(*node).filter(|node| node.value != Value::Null)
     }
 
-    /// Takes field `key`, which must be present and not `null`.
-    pub fn required(&mut self, key: &str) -> Checked<&'a Node> {
-        self.take(key).ok_or_else(|| {
+    /// Field `key`, which must be present and not `null`.
+    pub fn required(&self, key: &str) -> Checked<&'a Node> {
+        self.get(key).ok_or_else(|| {
             Problem::new(self.field_path(key), self.line, "required field is missing")
         })
     }
 
-    /// Takes field `key` as a string.
-    pub fn string(&mut self, key: &str) -> Checked<Option<&'a str>> {
+    /// Field `key` as a string.
+    pub fn string(&self, key: &str) -> Checked<Option<&'a str>> {
         let path = self.field_path(key);
-        self.take(key).map(|node| string(node, &path)).transpose()
+        self.get(key).map(|node| string(node, &path)).transpose()
     }
 
-    /// Takes field `key` as a string that must be present.
-    pub fn required_string(&mut self, key: &str) -> Checked<&'a str> {
+    /// Field `key` as a string that must be present.
+    pub fn required_string(&self, key: &str) -> Checked<&'a str> {
         let path = self.field_path(key);
         string(self.required(key)?, &path)
     }
 
-    /// Takes field `key` as a list of nodes (absent: empty), with each element's path.
-    pub fn list(&mut self, key: &str) -> Checked<Vec<(String, &'a Node)>> {
+    /// Field `key` as a list of nodes (absent: empty), with each element's path.
+    pub fn list(&self, key: &str) -> Checked<Vec<(String, &'a Node)>> {
         let path = self.field_path(key);
-        match self.take(key) {
+        match self.get(key) {
             None => Ok(Vec::new()),
             Some(node) => list(node, &path),
         }

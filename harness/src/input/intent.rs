@@ -46,7 +46,7 @@ pub fn parse_intent(text: &str, file: &Path, topology: &Topology) -> Result<Vec<
 }
 
 fn intent(root: &Node, topology: &Topology) -> Checked<Vec<IntentFlow>> {
-    let mut object = Object::new(root, "", &["flows"])?;
+    let object = Object::new(root, "", &["flows"])?;
     let entries = object.list("flows")?;
     let mut flows = Vec::new();
     for (path, node) in entries {
@@ -57,7 +57,7 @@ fn intent(root: &Node, topology: &Topology) -> Checked<Vec<IntentFlow>> {
 
 /// One entry of `flows`, expanded to a flow per source, destination and port.
 fn entry(node: &Node, path: &str, topology: &Topology) -> Checked<Vec<IntentFlow>> {
-    let mut object = Object::new(
+    let object = Object::new(
         node,
         path,
         &["from", "to", "port", "protocol", "ports", "reason"],
@@ -66,7 +66,7 @@ fn entry(node: &Node, path: &str, topology: &Topology) -> Checked<Vec<IntentFlow
     let sources = pods(object.required("from")?, &from_path, topology)?;
     let to_path = object.field_path("to");
     let destinations = pods(object.required("to")?, &to_path, topology)?;
-    let ports = ports(&mut object)?;
+    let ports = ports(&object)?;
     let reason = object.required_string("reason")?.trim();
     if reason.is_empty() {
         return Err(Problem::new(
@@ -147,8 +147,8 @@ pub fn find_pod(topology: &Topology, reference: &str) -> Option<PodIndex> {
 }
 
 /// `port` (+ `protocol`) or `ports: [PORT/PROTOCOL, ...]`.
-fn ports(object: &mut Object<'_>) -> Checked<Vec<(u16, Protocol)>> {
-    let single = object.take("port");
+fn ports(object: &Object<'_>) -> Checked<Vec<(u16, Protocol)>> {
+    let single = object.get("port");
     let protocol = object.string("protocol")?;
     let list = object.list("ports")?;
     match (single, list.is_empty()) {

@@ -162,7 +162,7 @@ fn document_policies(root: &Node, origin: Origin) -> Checked<Vec<NetworkPolicy>>
     if fields::peek_string(root, "kind") != Some("List") {
         return Ok(vec![policy(root, "", origin)?]);
     }
-    let mut object = Object::new(root, "", &["apiVersion", "kind", "metadata", "items"])?;
+    let object = Object::new(root, "", &["apiVersion", "kind", "metadata", "items"])?;
     let api_version = object.required_string("apiVersion")?;
     if api_version != "v1" {
         return Err(Problem::new(
@@ -179,7 +179,7 @@ fn document_policies(root: &Node, origin: Origin) -> Checked<Vec<NetworkPolicy>>
 }
 
 fn policy(node: &Node, path: &str, origin: Origin) -> Checked<NetworkPolicy> {
-    let mut object = Object::new(node, path, &["apiVersion", "kind", "metadata", "spec"])?;
+    let object = Object::new(node, path, &["apiVersion", "kind", "metadata", "spec"])?;
     let api_version = object.required_string("apiVersion")?;
     if api_version != "networking.k8s.io/v1" {
         return Err(Problem::new(
@@ -200,16 +200,16 @@ fn policy(node: &Node, path: &str, origin: Origin) -> Checked<NetworkPolicy> {
     let (name, namespace) = metadata(object.required("metadata")?, &metadata_path)?;
     let spec_path = object.field_path("spec");
     let spec = object.required("spec")?;
-    let mut spec = Object::new(
+    let spec = Object::new(
         spec,
         &spec_path,
         &["podSelector", "policyTypes", "ingress", "egress"],
     )?;
     let selector_path = spec.field_path("podSelector");
     let pod_selector = selector(spec.required("podSelector")?, &selector_path)?;
-    let policy_types = policy_types(&mut spec)?;
-    let ingress = rules(&mut spec, "ingress", "from")?;
-    let egress = rules(&mut spec, "egress", "to")?;
+    let policy_types = policy_types(&spec)?;
+    let ingress = rules(&spec, "ingress", "from")?;
+    let egress = rules(&spec, "egress", "to")?;
     // The API server's defaulting: "If this field is not specified, it will default based on
     // the existence of egress rules" — Ingress always, Egress when there is an egress rule.
     let (isolates_ingress, isolates_egress) = policy_types.unwrap_or((true, !egress.is_empty()));
@@ -227,21 +227,21 @@ fn policy(node: &Node, path: &str, origin: Origin) -> Checked<NetworkPolicy> {
 
 /// `metadata.name` and `metadata.namespace` (defaulted).
 fn metadata(node: &Node, path: &str) -> Checked<(String, String)> {
-    let mut object = Object::new(node, path, &METADATA_FIELDS)?;
+    let object = Object::new(node, path, &METADATA_FIELDS)?;
     let name = object.required_string("name")?;
     names::dns1123_subdomain(name)
         .map_err(|m| Problem::new(object.field_path("name"), node.line, m))?;
     let namespace = object.string("namespace")?.unwrap_or(DEFAULT_NAMESPACE);
     names::dns1123_label(namespace)
         .map_err(|m| Problem::new(object.field_path("namespace"), node.line, m))?;
-    if let Some(labels) = object.take("labels") {
+    if let Some(labels) = object.get("labels") {
         label_map(labels, &object.field_path("labels"))?;
     }
     Ok((name.to_owned(), namespace.to_owned()))
 }
 
 /// `spec.policyTypes` as (ingress, egress), or `None` when absent or empty (defaulted).
-fn policy_types(spec: &mut Object<'_>) -> Checked<Option<(bool, bool)>> {
+fn policy_types(spec: &Object<'_>) -> Checked<Option<(bool, bool)>> {
     let mut types = (false, false);
     let entries = spec.list("policyTypes")?;
     if entries.is_empty() {
@@ -268,11 +268,11 @@ fn policy_types(spec: &mut Object<'_>) -> Checked<Option<(bool, bool)>> {
 }
 
 /// `spec.ingress` or `spec.egress`, whose peers are under `peers_key` (`from` or `to`).
-fn rules(spec: &mut Object<'_>, key: &str, peers_key: &str) -> Checked<Vec<Rule>> {
+fn rules(spec: &Object<'_>, key: &str, peers_key: &str) -> Checked<Vec<Rule>> {
     spec.list(key)?
         .into_iter()
         .map(|(path, node)| {
-            let mut object = Object::new(node, &path, &[peers_key, "ports"])?;
+            let object = Object::new(node, &path, &[peers_key, "ports"])?;
             let peers = object
                 .list(peers_key)?
                 .into_iter()
@@ -289,20 +289,20 @@ fn rules(spec: &mut Object<'_>, key: &str, peers_key: &str) -> Checked<Vec<Rule>
 }
 
 fn peer(node: &Node, path: &str) -> Checked<Peer> {
-    let mut object = Object::new(node, path, &["podSelector", "namespaceSelector", "ipBlock"])?;
+    let object = Object::new(node, path, &["podSelector", "namespaceSelector", "ipBlock"])?;
     let pod_path = object.field_path("podSelector");
     let pod_selector = object
-        .take("podSelector")
+        .get("podSelector")
         .map(|n| selector(n, &pod_path))
         .transpose()?;
     let namespace_path = object.field_path("namespaceSelector");
     let namespace_selector = object
-        .take("namespaceSelector")
+        .get("namespaceSelector")
         .map(|n| selector(n, &namespace_path))
         .transpose()?;
     let block_path = object.field_path("ipBlock");
     let ip_block = object
-        .take("ipBlock")
+        .get("ipBlock")
         .map(|n| ip_block(n, &block_path))
         .transpose()?;
     match (
@@ -329,8 +329,8 @@ fn peer(node: &Node, path: &str) -> Checked<Peer> {
 }
 
 fn selector(node: &Node, path: &str) -> Checked<LabelSelector> {
-    let mut object = Object::new(node, path, &["matchLabels", "matchExpressions"])?;
-    let match_labels = match object.take("matchLabels") {
+    let object = Object::new(node, path, &["matchLabels", "matchExpressions"])?;
+    let match_labels = match object.get("matchLabels") {
         Some(labels) => label_map(labels, &object.field_path("matchLabels"))?,
         None => Default::default(),
     };
@@ -346,7 +346,7 @@ fn selector(node: &Node, path: &str) -> Checked<LabelSelector> {
 }
 
 fn requirement(node: &Node, path: &str) -> Checked<Requirement> {
-    let mut object = Object::new(node, path, &["key", "operator", "values"])?;
+    let object = Object::new(node, path, &["key", "operator", "values"])?;
     let key = object.required_string("key")?;
     names::label_key(key).map_err(|m| Problem::new(object.field_path("key"), node.line, m))?;
     let operator = match object.required_string("operator")? {
@@ -394,7 +394,7 @@ fn requirement(node: &Node, path: &str) -> Checked<Requirement> {
 }
 
 fn ip_block(node: &Node, path: &str) -> Checked<IpBlock> {
-    let mut object = Object::new(node, path, &["cidr", "except"])?;
+    let object = Object::new(node, path, &["cidr", "except"])?;
     let cidr_path = object.field_path("cidr");
     let cidr_node = object.required("cidr")?;
     let cidr = parse_cidr(fields::string(cidr_node, &cidr_path)?)
@@ -419,7 +419,7 @@ fn ip_block(node: &Node, path: &str) -> Checked<IpBlock> {
 }
 
 fn policy_port(node: &Node, path: &str) -> Checked<PolicyPort> {
-    let mut object = Object::new(node, path, &["protocol", "port", "endPort"])?;
+    let object = Object::new(node, path, &["protocol", "port", "endPort"])?;
     let protocol = match object.string("protocol")? {
         None => Protocol::Tcp,
         Some(text) => text
@@ -428,11 +428,11 @@ fn policy_port(node: &Node, path: &str) -> Checked<PolicyPort> {
     };
     let port_path = object.field_path("port");
     let port = object
-        .take("port")
+        .get("port")
         .map(|n| port_ref(n, &port_path))
         .transpose()?;
     let end_path = object.field_path("endPort");
-    let end_port = match object.take("endPort") {
+    let end_port = match object.get("endPort") {
         None => None,
         Some(end) => {
             let end_port = fields::port_number(end, &end_path)?;

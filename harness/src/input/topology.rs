@@ -66,7 +66,7 @@ pub fn parse_topology(text: &str, file: &Path) -> Result<Topology> {
 }
 
 fn topology(root: &Node) -> Checked<Topology> {
-    let mut object = Object::new(root, "", &["namespaces", "pods"])?;
+    let object = Object::new(root, "", &["namespaces", "pods"])?;
     let mut namespaces: Vec<Namespace> = Vec::new();
     for (path, node) in object.list("namespaces")? {
         let namespace = namespace(node, &path)?;
@@ -103,11 +103,11 @@ fn topology(root: &Node) -> Checked<Topology> {
 }
 
 fn namespace(node: &Node, path: &str) -> Checked<Namespace> {
-    let mut object = Object::new(node, path, &["name", "labels"])?;
+    let object = Object::new(node, path, &["name", "labels"])?;
     let name = object.required_string("name")?;
     names::dns1123_label(name)
         .map_err(|m| Problem::new(object.field_path("name"), node.line, m))?;
-    let mut labels = match object.take("labels") {
+    let mut labels = match object.get("labels") {
         Some(labels) => label_map(labels, &object.field_path("labels"))?,
         None => Labels::new(),
     };
@@ -134,7 +134,7 @@ fn namespace(node: &Node, path: &str) -> Checked<Namespace> {
 /// Reads a pod; its IP is returned apart because it may still have to be assigned.
 fn pod(node: &Node, path: &str, namespaces: &HashSet<&str>) -> Checked<(Pod, Option<IpAddr>)> {
     const FIELDS: [&str; 6] = ["name", "namespace", "labels", "ip", "provided", "ports"];
-    let mut object = Object::new(node, path, &FIELDS)?;
+    let object = Object::new(node, path, &FIELDS)?;
     let name = object.required_string("name")?;
     names::dns1123_subdomain(name)
         .map_err(|m| Problem::new(object.field_path("name"), node.line, m))?;
@@ -146,7 +146,7 @@ fn pod(node: &Node, path: &str, namespaces: &HashSet<&str>) -> Checked<(Pod, Opt
             format!("namespace {namespace:?} is not declared (add it under `namespaces`)"),
         ));
     }
-    let labels = match object.take("labels") {
+    let labels = match object.get("labels") {
         Some(labels) => label_map(labels, &object.field_path("labels"))?,
         None => Labels::new(),
     };
@@ -160,7 +160,7 @@ fn pod(node: &Node, path: &str, namespaces: &HashSet<&str>) -> Checked<(Pod, Opt
             )
         })?),
     };
-    let provided = match object.take("provided") {
+    let provided = match object.get("provided") {
         Some(value) => fields::boolean(value, &object.field_path("provided"))?,
         None => false,
     };
@@ -182,7 +182,7 @@ fn pod(node: &Node, path: &str, namespaces: &HashSet<&str>) -> Checked<(Pod, Opt
 }
 
 fn port(node: &Node, path: &str) -> Checked<PortSpec> {
-    let mut object = Object::new(node, path, &["port", "protocol", "name", "check"])?;
+    let object = Object::new(node, path, &["port", "protocol", "name", "check"])?;
     let port_path = object.field_path("port");
     let port = fields::port_number(object.required("port")?, &port_path)?;
     let protocol = match object.string("protocol")? {
