@@ -54,6 +54,17 @@ impl<'a> Object<'a> {
         self.line
     }
 
+    /// A problem with field `key`, at the line of its value (or of the mapping when the
+    /// field is absent).
+    pub fn problem(&self, key: &str, message: impl Into<String>) -> Problem {
+        let line = self
+            .entries
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map_or(self.line, |(_, n)| n.line);
+        Problem::new(self.field_path(key), line, message)
+    }
+
     /// The path of field `key` of this mapping.
     pub fn field_path(&self, key: &str) -> String {
         join(&self.path, key)

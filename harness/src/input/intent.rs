@@ -69,11 +69,7 @@ fn entry(node: &Node, path: &str, topology: &Topology) -> Checked<Vec<IntentFlow
     let ports = ports(&object)?;
     let reason = object.required_string("reason")?.trim();
     if reason.is_empty() {
-        return Err(Problem::new(
-            object.field_path("reason"),
-            node.line,
-            "must not be empty",
-        ));
+        return Err(object.problem("reason", "must not be empty"));
     }
     let mut flows = Vec::new();
     for &src in &sources {
@@ -156,9 +152,7 @@ fn ports(object: &Object<'_>) -> Checked<Vec<(u16, Protocol)>> {
             let port = fields::port_number(port, &object.field_path("port"))?;
             let protocol = match protocol {
                 None => Protocol::Tcp,
-                Some(text) => text
-                    .parse()
-                    .map_err(|m| Problem::new(object.field_path("protocol"), object.line(), m))?,
+                Some(text) => text.parse().map_err(|m| object.problem("protocol", m))?,
             };
             Ok(vec![(port, protocol)])
         }

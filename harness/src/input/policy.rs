@@ -182,17 +182,15 @@ fn policy(node: &Node, path: &str, origin: Origin) -> Checked<NetworkPolicy> {
     let object = Object::new(node, path, &["apiVersion", "kind", "metadata", "spec"])?;
     let api_version = object.required_string("apiVersion")?;
     if api_version != "networking.k8s.io/v1" {
-        return Err(Problem::new(
-            object.field_path("apiVersion"),
-            node.line,
+        return Err(object.problem(
+            "apiVersion",
             format!("unsupported apiVersion {api_version:?} (expected networking.k8s.io/v1)"),
         ));
     }
     let kind = object.required_string("kind")?;
     if kind != "NetworkPolicy" {
-        return Err(Problem::new(
-            object.field_path("kind"),
-            node.line,
+        return Err(object.problem(
+            "kind",
             format!("expected kind NetworkPolicy, found {kind:?}"),
         ));
     }
@@ -229,11 +227,9 @@ fn policy(node: &Node, path: &str, origin: Origin) -> Checked<NetworkPolicy> {
 fn metadata(node: &Node, path: &str) -> Checked<(String, String)> {
     let object = Object::new(node, path, &METADATA_FIELDS)?;
     let name = object.required_string("name")?;
-    names::dns1123_subdomain(name)
-        .map_err(|m| Problem::new(object.field_path("name"), node.line, m))?;
+    names::dns1123_subdomain(name).map_err(|m| object.problem("name", m))?;
     let namespace = object.string("namespace")?.unwrap_or(DEFAULT_NAMESPACE);
-    names::dns1123_label(namespace)
-        .map_err(|m| Problem::new(object.field_path("namespace"), node.line, m))?;
+    names::dns1123_label(namespace).map_err(|m| object.problem("namespace", m))?;
     if let Some(labels) = object.get("labels") {
         label_map(labels, &object.field_path("labels"))?;
     }
@@ -348,22 +344,20 @@ fn selector(node: &Node, path: &str) -> Checked<LabelSelector> {
 fn requirement(node: &Node, path: &str) -> Checked<Requirement> {
     let object = Object::new(node, path, &["key", "operator", "values"])?;
     let key = object.required_string("key")?;
-    names::label_key(key).map_err(|m| Problem::new(object.field_path("key"), node.line, m))?;
-    let operator = match object.required_string("operator")? {
-        "In" => Operator::In,
-        "NotIn" => Operator::NotIn,
-        "Exists" => Operator::Exists,
-        "DoesNotExist" => Operator::DoesNotExist,
-        other => {
-            return Err(Problem::new(
-                object.field_path("operator"),
-                node.line,
-                format!(
+    names::label_key(key).map_err(|m| object.problem("key", m))?;
+    let operator =
+        match object.required_string("operator")? {
+            "In" => Operator::In,
+            "NotIn" => Operator::NotIn,
+            "Exists" => Operator::Exists,
+            "DoesNotExist" => Operator::DoesNotExist,
+            other => {
+                return Err(object.problem("operator", format!(
                     "unsupported operator {other:?} (expected In, NotIn, Exists or DoesNotExist)"
                 ),
             ));
-        }
-    };
+            }
+        };
     let values = object
         .list("values")?
         .into_iter()
@@ -373,16 +367,12 @@ fn requirement(node: &Node, path: &str) -> Checked<Requirement> {
             Ok(value.to_owned())
         })
         .collect::<Checked<Vec<_>>>()?;
-    let values_path = object.field_path("values");
     match operator {
-        Operator::In | Operator::NotIn if values.is_empty() => Err(Problem::new(
-            values_path,
-            node.line,
-            "must be non-empty when operator is In or NotIn",
-        )),
-        Operator::Exists | Operator::DoesNotExist if !values.is_empty() => Err(Problem::new(
-            values_path,
-            node.line,
+        Operator::In | Operator::NotIn if values.is_empty() => {
+            Err(object.problem("values", "must be non-empty when operator is In or NotIn"))
+        }
+        Operator::Exists | Operator::DoesNotExist if !values.is_empty() => Err(object.problem(
+            "values",
             "must be empty when operator is Exists or DoesNotExist",
         )),
         _ => Ok(Requirement {
@@ -424,7 +414,7 @@ fn policy_port(node: &Node, path: &str) -> Checked<PolicyPort> {
         None => Protocol::Tcp,
         Some(text) => text
             .parse::<Protocol>()
-            .map_err(|m| Problem::new(object.field_path("protocol"), node.line, m))?,
+            .map_err(|m| object.problem("protocol", m))?,
     };
     let port_path = object.field_path("port");
     let port = object

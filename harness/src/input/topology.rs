@@ -105,17 +105,15 @@ fn topology(root: &Node) -> Checked<Topology> {
 fn namespace(node: &Node, path: &str) -> Checked<Namespace> {
     let object = Object::new(node, path, &["name", "labels"])?;
     let name = object.required_string("name")?;
-    names::dns1123_label(name)
-        .map_err(|m| Problem::new(object.field_path("name"), node.line, m))?;
+    names::dns1123_label(name).map_err(|m| object.problem("name", m))?;
     let mut labels = match object.get("labels") {
         Some(labels) => label_map(labels, &object.field_path("labels"))?,
         None => Labels::new(),
     };
     match labels.get(NAMESPACE_NAME_LABEL) {
         Some(value) if value != name => {
-            return Err(Problem::new(
-                fields::join(path, "labels"),
-                node.line,
+            return Err(object.problem(
+                "labels",
                 format!(
                     "{NAMESPACE_NAME_LABEL} must equal the namespace name {name:?} (it is \
                      implied; remove it)"
@@ -136,13 +134,11 @@ fn pod(node: &Node, path: &str, namespaces: &HashSet<&str>) -> Checked<(Pod, Opt
     const FIELDS: [&str; 6] = ["name", "namespace", "labels", "ip", "provided", "ports"];
     let object = Object::new(node, path, &FIELDS)?;
     let name = object.required_string("name")?;
-    names::dns1123_subdomain(name)
-        .map_err(|m| Problem::new(object.field_path("name"), node.line, m))?;
+    names::dns1123_subdomain(name).map_err(|m| object.problem("name", m))?;
     let namespace = object.required_string("namespace")?;
     if !namespaces.contains(namespace) {
-        return Err(Problem::new(
-            object.field_path("namespace"),
-            node.line,
+        return Err(object.problem(
+            "namespace",
             format!("namespace {namespace:?} is not declared (add it under `namespaces`)"),
         ));
     }
@@ -152,13 +148,10 @@ fn pod(node: &Node, path: &str, namespaces: &HashSet<&str>) -> Checked<(Pod, Opt
     };
     let ip = match object.string("ip")? {
         None => None,
-        Some(text) => Some(text.parse::<IpAddr>().map_err(|_| {
-            Problem::new(
-                object.field_path("ip"),
-                node.line,
-                format!("{text:?} is not an IP address"),
-            )
-        })?),
+        Some(text) => Some(
+            text.parse::<IpAddr>()
+                .map_err(|_| object.problem("ip", format!("{text:?} is not an IP address")))?,
+        ),
     };
     let provided = match object.get("provided") {
         Some(value) => fields::boolean(value, &object.field_path("provided"))?,
@@ -189,12 +182,11 @@ fn port(node: &Node, path: &str) -> Checked<PortSpec> {
         None => Protocol::Tcp,
         Some(text) => text
             .parse::<Protocol>()
-            .map_err(|m| Problem::new(object.field_path("protocol"), node.line, m))?,
+            .map_err(|m| object.problem("protocol", m))?,
     };
     let name = object.string("name")?;
     if let Some(name) = name {
-        names::port_name(name)
-            .map_err(|m| Problem::new(object.field_path("name"), node.line, m))?;
+        names::port_name(name).map_err(|m| object.problem("name", m))?;
     }
     let check =
         match object.string("check")? {
@@ -202,9 +194,8 @@ fn port(node: &Node, path: &str) -> Checked<PortSpec> {
             Some(text) => Some(CHECKS.into_iter().find(|c| c.as_str() == text).ok_or_else(
                 || {
                     let known: Vec<&str> = CHECKS.iter().map(|c| c.as_str()).collect();
-                    Problem::new(
-                        object.field_path("check"),
-                        node.line,
+                    object.problem(
+                        "check",
                         format!(
                             "unknown check {text:?} (expected one of {})",
                             known.join(", ")
