@@ -91,11 +91,12 @@ async fn a_thousand_loopback_targets_finish_within_three_timeouts() {
     agent.stop().await;
 }
 
-/// Half the batch is dropped: with 256 in flight the 500 dropped targets take two rounds of
-/// the timeout, where one at a time they would take 250 s.
+/// The example: 500 targets, half of them dropped, take about one timeout with 256 in
+/// flight, where one at a time they would take 250 timeouts.
 #[tokio::test]
-async fn a_thousand_targets_half_dropped_finish_within_three_timeouts_via_the_binary() {
-    if !privileged("a_thousand_targets_half_dropped_finish_within_three_timeouts_via_the_binary") {
+async fn five_hundred_targets_half_dropped_finish_within_three_timeouts_via_the_binary() {
+    if !privileged("five_hundred_targets_half_dropped_finish_within_three_timeouts_via_the_binary")
+    {
         return;
     }
     let netns = TestNetns::new();
@@ -115,7 +116,7 @@ async fn a_thousand_targets_half_dropped_finish_within_three_timeouts_via_the_bi
     );
     options.netns = Some(netns.name.clone());
     let agent = start_agent(&options).await.unwrap();
-    let targets: Vec<Target> = (0..1000)
+    let targets: Vec<Target> = (0..500)
         .map(|i| {
             let port = if i % 2 == 0 { 8080 } else { 9001 };
             let addr: SocketAddr = ([127, 0, 0, 1], port).into();
@@ -150,16 +151,18 @@ async fn a_thousand_targets_half_dropped_finish_within_three_timeouts_via_the_bi
         .map(|line| serde_json::from_str(line).unwrap())
         .collect();
     let counts = outcome_counts(&results);
-    eprintln!("1000 targets, half dropped, through the binary in {elapsed:?}: {counts:?}");
-    assert_eq!(counts.get(&Outcome::Connected), Some(&500), "{counts:?}");
-    assert_eq!(counts.get(&Outcome::Timeout), Some(&500), "{counts:?}");
+    eprintln!("500 targets, half dropped, through the binary in {elapsed:?}: {counts:?}");
+    assert_eq!(counts.get(&Outcome::Connected), Some(&250), "{counts:?}");
+    assert_eq!(counts.get(&Outcome::Timeout), Some(&250), "{counts:?}");
     assert!(
         elapsed < Duration::from_millis(3 * TIMEOUT_MS),
         "took {elapsed:?}"
     );
+    // A timeout costs the timeout and a few milliseconds; the margin is for a loaded CI host.
     let slowest = results.iter().map(|r| r.elapsed_ms).fold(0.0, f64::max);
+    eprintln!("slowest probe: {slowest:.1} ms for a {TIMEOUT_MS} ms timeout");
     assert!(
-        slowest < TIMEOUT_MS as f64 + 100.0,
+        slowest < TIMEOUT_MS as f64 + 250.0,
         "a probe took {slowest} ms"
     );
 }

@@ -55,7 +55,7 @@ async fn a_dropped_port_times_out_after_the_timeout_and_no_later() {
             "{check}/{protocol}: {result:?}"
         );
         assert!(
-            (300.0..330.0).contains(&result.elapsed_ms),
+            (300.0..400.0).contains(&result.elapsed_ms),
             "{check}/{protocol} took {} ms for a 300 ms timeout",
             result.elapsed_ms
         );
