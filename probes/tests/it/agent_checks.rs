@@ -192,3 +192,23 @@ async fn a_connection_reset_after_accept_is_reported_as_reset() {
     assert_eq!(result.outcome, Outcome::Reset, "{result:?}");
     server.await.unwrap();
 }
+
+#[tokio::test]
+async fn agent_checks_work_over_ipv6() {
+    let ip: std::net::IpAddr = std::net::Ipv6Addr::LOCALHOST.into();
+    let (http, udp) = (free_port(ip), free_port(ip));
+    let agent = Agent::start(
+        "x/a",
+        ip,
+        &[format!("{http}/TCP/http"), format!("{udp}/UDP/udp")],
+    );
+    for (port, protocol, check) in [
+        (http, Protocol::Tcp, Check::Http),
+        (udp, Protocol::Udp, Check::Udp),
+    ] {
+        let addr = SocketAddr::new(ip, port);
+        let result = probe(&expecting(target("v6", addr, protocol, check), "x/a")).await;
+        assert_eq!(result.outcome, Outcome::Connected, "{check}: {result:?}");
+    }
+    agent.stop().await;
+}

@@ -56,6 +56,31 @@ async fn postgres_check_connects_to_a_real_postgres_with_and_without_a_template(
 }
 
 #[tokio::test]
+async fn postgres_check_counts_an_authentication_error_as_reached() {
+    let pg = start_postgres(&PostgresOptions::new(free_addr()))
+        .await
+        .unwrap();
+    let hba = pg.dir().join("data/pg_hba.conf");
+    std::fs::write(&hba, "local all all trust\nhost all all all reject\n").unwrap();
+    // SIGHUP makes Postgres reload pg_hba.conf; the reload takes a moment.
+    let pid = nix::unistd::Pid::from_raw(pg.pid() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).unwrap();
+    let deadline = Instant::now() + std::time::Duration::from_secs(5);
+    let result = loop {
+        let result = probe(&target("pg", pg.addr(), Protocol::Tcp, Check::Postgres)).await;
+        if result.detail.contains("28000") || Instant::now() > deadline {
+            break result;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(result.outcome, Outcome::Connected, "{result:?}");
+    assert!(
+        result.detail.starts_with("server answered 28000"),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
 async fn redis_check_connects_to_a_real_redis_and_http_against_it_is_a_protocol_error() {
     let redis = start_redis(&RedisOptions::new(free_addr())).await.unwrap();
     let result = probe(&target("redis", redis.addr(), Protocol::Tcp, Check::Redis)).await;
