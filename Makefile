@@ -1,0 +1,47 @@
+# netpol-harness: common tasks. `make help` lists them.
+CARGO ?= cargo
+FIXTURES ?= fixtures/meeting-app
+SETUP := scripts/setup.sh
+
+.PHONY: help setup build test run plan lint-seed bench clean fmt fmt-check lint
+
+help:
+	@echo "make run     set up, then run the seed conformance suite on the local backend"
+	@echo "make test    set up, then check formatting and lints and run every test"
+	@echo "make bench   engine and local-backend benchmarks (figures go to BENCHMARKS.md)"
+	@echo "make plan    print the seed's expected truth table"
+	@echo "make build | fmt | lint | clean"
+
+setup:
+	@bash $(SETUP)
+
+build: setup
+	$(CARGO) build --workspace
+
+test: setup fmt-check lint
+	$(CARGO) test --workspace --no-fail-fast
+
+run: build
+	$(CARGO) run -q -p netpol-harness -- lint --topology $(FIXTURES)/topology.yaml \
+		--policies $(FIXTURES)/policies --intent $(FIXTURES)/intent.yaml
+	$(CARGO) run -q -p netpol-harness -- plan --topology $(FIXTURES)/topology.yaml \
+		--policies $(FIXTURES)/policies
+
+plan: build
+	$(CARGO) run -q -p netpol-harness -- plan --topology $(FIXTURES)/topology.yaml \
+		--policies $(FIXTURES)/policies
+
+bench: setup
+	$(CARGO) bench -p netpol-harness --bench engine
+
+fmt:
+	$(CARGO) fmt --all
+
+fmt-check:
+	$(CARGO) fmt --all -- --check
+
+lint:
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+clean:
+	$(CARGO) clean
