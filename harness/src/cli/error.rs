@@ -32,14 +32,19 @@ pub enum Error {
     Argument(String),
     #[error("failed to write the report")]
     Output(#[source] std::io::Error),
+    /// A backend could not do its job (an infrastructure error).
+    #[error(transparent)]
+    Backend(#[from] crate::backend::BackendError),
 }
 
 impl Error {
-    /// The process exit code: 2 for bad input or arguments, 1 when the output failed.
+    /// The process exit code: 2 for bad input or arguments, 1 when the output failed, 3 when a
+    /// backend failed.
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Input(_) | Error::Argument(_) => 2,
             Error::Output(_) => 1,
+            Error::Backend(_) => 3,
         }
     }
 }

@@ -34,10 +34,24 @@
 //! signal handler of [`LocalBackend::install_signal_cleanup`] remove it; [`clean`] removes
 //! what killed runs left.
 //!
+//! # Faults
+//! [`Faults`] (issue 7) are enforcement bugs injected on purpose: each bends one step of the
+//! compiler (see [`nft`]), except `late-enforcement`, which delays loading the compiled table.
+//! [`LocalBackend::set_faults`] switches them on a deployed run.
+//!
 //! # Known limitations
 //! - IPv4 only: IPv6 pods are refused before anything is created.
 //! - Servers are plain child processes of the harness: a pod's "containers" share the
 //!   machine's filesystem and users.
+//! - Servers are started by [`servers`], not `netpol_probes::servers`: the latter gives each
+//!   server a work directory `netpol-<kind>-<pid>-<n>` that a killed run leaves behind and
+//!   `clean` may not remove (it is not named `nph-*`), and its children do not die with the
+//!   harness. TODO: let `netpol_probes::servers` take a parent work directory and set
+//!   `PR_SET_PDEATHSIG`, then use it here.
+//! - Servers are ready when their TCP ports accept connections and the agent has written its
+//!   ready file; UDP-only real servers (none today) would not be waited for.
+//! - A process killed with SIGKILL cannot clean up: its servers die with it
+//!   (`PR_SET_PDEATHSIG`), and `netpol-harness clean --backend local` removes the rest.
 
 pub mod netns;
 pub mod nft;
@@ -280,6 +294,22 @@ impl LocalBackend {
             std::process::exit(code);
         });
         Ok(())
+    }
+
+    /// The faults currently injected.
+    pub fn faults(&self) -> &Faults {
+        &self.config.faults
+    }
+
+    /// Replaces the injected faults and re-enforces the current policies with them, so one
+    /// deployment can be checked against several faults in turn.
+    ///
+    /// # Errors
+    /// As [`Backend::apply_policies`].
+    pub fn set_faults(&mut self, faults: Faults) -> Result<(), BackendError> {
+        self.state.as_ref().ok_or(BackendError::NotDeployed)?;
+        self.config.faults = faults;
+        self.enforce()
     }
 
     /// Runs a batch of probes from external host `host`.
@@ -573,16 +603,12 @@ impl LocalBackend {
     /// Compiles and loads `policies` against the current topology, then flushes conntrack.
     fn load_policies(&self, policies: &[NetworkPolicy]) -> Result<(), BackendError> {
         let table = self.names.run();
-        let no_faults = Faults::default();
+        // With no policies every fault is a no-op: the baseline is always a clean network.
         let input = nft::Input {
             table: &table,
             topology: &self.topology,
             policies,
-            faults: if policies.is_empty() {
-                &no_faults
-            } else {
-                &self.config.faults
-            },
+            faults: &self.config.faults,
             dns: self.dns.map(|(_, dns)| dns),
         };
         load_script(&self.names.node(), &nft::replace_script(&input))
