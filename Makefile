@@ -33,6 +33,8 @@ plan: build
 
 bench: setup
 	$(CARGO) bench -p netpol-harness --bench engine
+	$(CARGO) build --release -p netpol-probes
+	$(CARGO) bench -p netpol-harness --bench local_deploy
 
 fmt:
 	$(CARGO) fmt --all
