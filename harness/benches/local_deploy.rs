@@ -40,11 +40,12 @@ async fn measure(name: &str, topology: &Topology, policies: &[NetworkPolicy]) {
     backend.teardown().await.expect("teardown");
     let teardown = start.elapsed();
     println!(
-        "{name:<14} {:>5} {:>9} {:>8} {:>6} {:>8} {:>8} {:>6} {:>9}",
+        "{name:<14} {:>5} {:>9} {:>8} {:>6} {:>7} {:>8} {:>8} {:>6} {:>9}",
         topology.pods.len(),
         ms(t.preflight),
         ms(t.network),
         ms(t.nftables),
+        ms(t.initdb),
         ms(t.servers),
         ms(t.total),
         ms(apply),
@@ -58,8 +59,17 @@ fn main() {
     }
     let runtime = tokio::runtime::Runtime::new().unwrap();
     println!(
-        "{:<14} {:>5} {:>9} {:>8} {:>6} {:>8} {:>8} {:>6} {:>9}   (ms)",
-        "topology", "pods", "preflight", "network", "nft", "servers", "deploy", "apply", "teardown"
+        "{:<14} {:>5} {:>9} {:>8} {:>6} {:>7} {:>8} {:>8} {:>6} {:>9}   (ms)",
+        "topology",
+        "pods",
+        "preflight",
+        "network",
+        "nft",
+        "initdb",
+        "servers",
+        "deploy",
+        "apply",
+        "teardown"
     );
     let (topology, policies) = seed();
     for _ in 0..3 {

@@ -9,7 +9,7 @@ mod common;
 
 use common::*;
 use netpol_harness::backend::local::{self, ExternalHost};
-use netpol_harness::backend::{Backend, LocalBackend, LocalConfig};
+use netpol_harness::backend::{Backend, BackendError, LocalBackend, LocalConfig};
 use netpol_harness::engine::{
     Cidr, Edge, Engine, IpBlock, NetworkPolicy, Peer, Pod, PortRef, Rule, Topology,
 };
@@ -771,4 +771,49 @@ async fn late_enforcement_keeps_the_old_policies_for_its_delay() {
     tokio::time::sleep(Duration::from_millis(1700)).await;
     let late = backend.probe(0, &denied).await.unwrap();
     assert_eq!(late[0].outcome, Outcome::Timeout, "{late:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deploy_that_fails_leaves_nothing_behind() {
+    if !privileged() {
+        return;
+    }
+    // Two pods with one address: the node cannot route both, so the network setup fails.
+    let (mut topology, _, _) = semantics_setup();
+    topology.pods[1].ip = topology.pods[0].ip;
+    let mut backend = LocalBackend::new(config());
+    let error = backend.deploy(&topology).await.unwrap_err();
+    assert!(matches!(error, BackendError::Command { .. }), "{error:?}");
+    assert_eq!(leftover_namespaces(backend.run_id()), Vec::<String>::new());
+    assert!(!local::state::RunState::path(backend.run_id()).exists());
+}
+
+#[test]
+fn preflight_refuses_addresses_inside_a_network_of_this_machine() {
+    let output = std::process::Command::new("ip")
+        .args(["-j", "addr"])
+        .output()
+        .unwrap();
+    let interfaces: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let host_address = interfaces
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|i| i["addr_info"].as_array().cloned().unwrap_or_default())
+        .filter_map(|a| a["local"].as_str()?.parse::<IpAddr>().ok())
+        .find(|ip| ip.is_ipv4() && !ip.is_loopback());
+    let Some(host_address) = host_address else {
+        eprintln!("skipped: this machine has no non-loopback IPv4 address");
+        return;
+    };
+    let used = [("pod x/y".to_owned(), host_address)];
+    let error = local::preflight::overlaps(&used, None).unwrap_err();
+    assert!(
+        error.to_string().contains("choose another pod CIDR"),
+        "{error}"
+    );
+    let elsewhere = [("pod x/y".to_owned(), "10.244.0.1".parse().unwrap())];
+    if !host_address.to_string().starts_with("10.") {
+        local::preflight::overlaps(&elsewhere, None).unwrap();
+    }
 }

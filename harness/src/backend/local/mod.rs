@@ -182,6 +182,9 @@ pub struct DeployTimings {
     pub nftables: Duration,
     /// Starting every server and waiting until all are ready (includes Postgres initdb).
     pub servers: Duration,
+    /// From starting Postgres initdb (in parallel with the network) to its end; zero when no
+    /// pod serves Postgres.
+    pub initdb: Duration,
     pub total: Duration,
 }
 
@@ -358,6 +361,7 @@ impl LocalBackend {
             source,
         })?;
         // initdb is the slowest step (about 0.8 s): it runs while the network is built.
+        let initdb_start = Instant::now();
         let initdb = match &programs.initdb {
             Some(initdb) => Some(servers::start_initdb(initdb, &workdir)?),
             None => None,
@@ -377,6 +381,7 @@ impl LocalBackend {
         })?;
         if let Some(initdb) = initdb {
             servers::finish_initdb(initdb, &workdir)?;
+            self.timings.initdb = initdb_start.elapsed();
         }
         self.start_servers(&workdir, &programs)?;
         self.wait_ready(&workdir)?;
