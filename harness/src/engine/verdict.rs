@@ -144,6 +144,8 @@ impl<'a> Engine<'a> {
         !isolated || self.admitting_rules(direction, edge).next().is_some()
     }
 
+    /// The rules of the policies isolating `direction`'s side of `edge` that admit it, in
+    /// policy and rule order.
     pub(crate) fn admitting_rules(
         &self,
         direction: Direction,
