@@ -93,6 +93,7 @@ impl Direction {
         }
     }
 
+    /// The other direction: the side of an edge this one is not.
     pub fn opposite(self) -> Direction {
         match self {
             Direction::Ingress => Direction::Egress,
