@@ -356,6 +356,7 @@ fn synthetic_clusters_exercise_every_part_of_the_model() {
         assert!(selectors().any(uses), "no {operator:?}");
     }
     assert!(selectors().any(|s| s.match_expressions.is_empty() && s.match_labels.is_empty()));
+    assert!(selectors().any(|s| !s.match_expressions.is_empty() && !s.match_labels.is_empty()));
     assert!(
         topology.pods.iter().any(|p| p.ip.is_ipv6()) && topology.pods.iter().any(|p| p.provided)
     );
