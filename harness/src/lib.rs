@@ -2,3 +2,4 @@
 //! NetworkPolicies say.
 
 pub mod engine;
+pub mod synth;

@@ -53,6 +53,16 @@ pub struct Topology {
     pub pods: Vec<Pod>,
 }
 
+impl Topology {
+    /// The index of the pod whose [`Pod::id`] is `id` (`namespace/name`).
+    pub fn pod_index(&self, id: &str) -> Option<PodIndex> {
+        let (namespace, name) = id.split_once('/')?;
+        self.pods
+            .iter()
+            .position(|pod| pod.namespace == namespace && pod.name == name)
+    }
+}
+
 /// Index of a pod in [`Topology::pods`].
 pub type PodIndex = usize;
 
@@ -72,6 +82,22 @@ impl Direction {
         match self {
             Direction::Ingress => "Ingress",
             Direction::Egress => "Egress",
+        }
+    }
+
+    /// The direction in lower case, as sentences use it (`ingress`, `egress`).
+    pub fn as_lowercase(self) -> &'static str {
+        match self {
+            Direction::Ingress => "ingress",
+            Direction::Egress => "egress",
+        }
+    }
+
+    /// The other direction: the side of an edge this one is not.
+    pub fn opposite(self) -> Direction {
+        match self {
+            Direction::Ingress => Direction::Egress,
+            Direction::Egress => Direction::Ingress,
         }
     }
 }
@@ -219,6 +245,22 @@ pub struct Edge {
     pub dst: PodIndex,
     pub port: u16,
     pub protocol: Protocol,
+}
+
+impl Edge {
+    /// The pod whose policies decide `direction`'s side of the edge: the destination for
+    /// ingress, the source for egress.
+    pub fn subject(self, direction: Direction) -> PodIndex {
+        match direction {
+            Direction::Ingress => self.dst,
+            Direction::Egress => self.src,
+        }
+    }
+
+    /// The pod on the other side from [`Edge::subject`]: the one the rules' peers must match.
+    pub fn peer(self, direction: Direction) -> PodIndex {
+        self.subject(direction.opposite())
+    }
 }
 
 /// One flow a fixture's intent file says should work, with the sentence it comes from.
