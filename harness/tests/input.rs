@@ -774,3 +774,20 @@ fn the_seed_intent_expands_lists_of_pods_and_ports() {
     assert_eq!(dns, 18);
     assert!(flows.iter().all(|f| !f.reason.is_empty()));
 }
+
+#[test]
+fn assigned_ips_skip_addresses_ending_in_0_and_255() {
+    let pods: String = (0..256)
+        .map(|i| format!("  - {{name: p{i}, namespace: a}}\n"))
+        .collect();
+    let topology = parse_topology(&topology(&pods), Path::new("t.yaml")).unwrap();
+    let ip = |i: usize| topology.pods[i].ip.to_string();
+    assert_eq!(
+        (ip(253), ip(254), ip(255)),
+        (
+            "10.244.1.254".into(),
+            "10.244.2.1".into(),
+            "10.244.2.2".into()
+        )
+    );
+}
