@@ -8,7 +8,13 @@ use std::path::PathBuf;
 
 /// Proves, edge by edge, that a cluster's network does exactly what its NetworkPolicies say.
 #[derive(Debug, Parser)]
-#[command(name = "netpol-harness", version, propagate_version = true)]
+#[command(
+    name = "netpol-harness",
+    version,
+    propagate_version = true,
+    after_help = "Exit status: 0 success; 1 the command reports a failure (lint findings with \
+                  --deny-findings); 2 bad input (an invalid file or argument)."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
