@@ -269,6 +269,11 @@ fn invalid_manifests_are_rejected_with_file_document_and_field_path() {
             &["document 0: items[0].spec.ingress[0].ports[0].port: must be between 1 and 65535"],
         ),
         (
+            "a duplicate key",
+            manifest("  podSelector: {}\n  podSelector: {}\n"),
+            &["x.yaml: document 0: invalid YAML: duplicate key \"podSelector\" at line 8"],
+        ),
+        (
             "a scalar document",
             "just a string\n".to_owned(),
             &["x.yaml: document 0: expected a mapping, found a string"],

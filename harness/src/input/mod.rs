@@ -27,8 +27,6 @@
 //!   `items[N]`.
 //! - For a value reached through a YAML alias, the line is that of the alias, not of the
 //!   anchor.
-//! - YAML syntax errors carry serde-saphyr's own wording, which for duplicate keys mentions
-//!   a library option the user cannot set.
 //! - The intent file names ports by number only, not by container port name.
 //! - [`render_topology`] and [`render_policies`] write keys in alphabetical order, not in
 //!   the order the API documents them.
