@@ -24,12 +24,23 @@ fn manifest(spec: &str) -> String {
     )
 }
 
+/// An error and its sources, joined by `: ` as the binary prints them.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text = format!("{text}: {cause}");
+        source = cause.source();
+    }
+    text
+}
+
 /// Asserts that `text`, read as `x.yaml`, is rejected with a message that contains every
 /// one of `expected`.
 fn assert_policy_error(case: &str, text: &str, expected: &[&str]) {
     let error = match parse_policies(text, Path::new("x.yaml")) {
         Ok(policies) => panic!("{case}: accepted: {policies:?}"),
-        Err(error) => error.to_string(),
+        Err(error) => chain(&error),
     };
     assert!(
         !error.contains('\n'),
