@@ -1,5 +1,7 @@
 //! netpol-harness: proves, edge by edge, that a cluster's network does exactly what its
 //! NetworkPolicies say.
 
+pub mod cli;
 pub mod engine;
+pub mod input;
 pub mod synth;
