@@ -82,7 +82,8 @@ impl Prober {
                 format!("no answer within {} ms", target.timeout_ms),
             )),
         };
-        let elapsed_ms = start.elapsed().as_secs_f64() * 1000.0;
+        // Whole microseconds: finer digits would be noise, and they print short.
+        let elapsed_ms = start.elapsed().as_micros() as f64 / 1000.0;
         let (outcome, detail) = match checked {
             Ok(detail) => (Outcome::Connected, detail),
             Err(failure) => (failure.outcome, failure.detail),
