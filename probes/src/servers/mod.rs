@@ -25,7 +25,7 @@ mod postgres;
 mod process;
 mod redis;
 
-pub use agent::{AgentOptions, start_agent};
+pub use agent::{AgentOptions, find_agent_binary, start_agent};
 pub use dnsmasq::{DnsmasqOptions, start_dnsmasq};
 pub use postgres::{PostgresOptions, PostgresTemplate, start_postgres};
 pub use process::{Error, ServerGuard, WorkDir, base_dir, stop_all};

@@ -31,6 +31,10 @@ pub enum Error {
         binary: &'static str,
         package: &'static str,
     },
+    #[error(
+        "netpol-probe not found at {path}: run `cargo build -p netpol-probes` or set NETPOL_PROBE_BIN"
+    )]
+    AgentNotBuilt { path: PathBuf },
     #[error("user `postgres` does not exist: install the apt package `postgresql`")]
     NoPostgresUser,
     #[error("failed to prepare {path}")]

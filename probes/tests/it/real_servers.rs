@@ -222,3 +222,26 @@ async fn fourteen_pods_start_their_servers_concurrently() {
          {all_started:?}; stopped in {all_stopped:?}"
     );
 }
+
+#[tokio::test]
+async fn a_missing_server_binary_names_the_apt_package_to_install() {
+    let mut options = PostgresOptions::new(free_addr());
+    options.bin_dir = "/nonexistent/postgresql/15/bin".into();
+    let error = start_postgres(&options).await.unwrap_err().to_string();
+    assert!(
+        error.contains("install the apt package `postgresql`"),
+        "{error}"
+    );
+
+    let agent = netpol_probes::servers::AgentOptions::new(
+        "/nonexistent/netpol-probe".into(),
+        "x",
+        "a",
+        vec![],
+    );
+    let error = netpol_probes::servers::start_agent(&agent)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("cargo build -p netpol-probes"), "{error}");
+}
