@@ -24,7 +24,7 @@ fn outcome_counts(results: &[ProbeResult]) -> HashMap<Outcome, usize> {
     counts
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn a_thousand_loopback_targets_finish_within_three_timeouts() {
     let ip = loopback_ip();
     let ports: Vec<u16> = (0..3).map(|_| free_port(ip)).collect();

@@ -133,8 +133,8 @@ async fn dns_check_connects_to_dnsmasq_over_udp_and_tcp() {
 }
 
 #[tokio::test]
-async fn servers_started_in_a_network_namespace_answer_only_there() {
-    if !privileged("servers_started_in_a_network_namespace_answer_only_there") {
+async fn servers_started_in_a_network_namespace_answer_inside_it() {
+    if !privileged("servers_started_in_a_network_namespace_answer_inside_it") {
         return;
     }
     let netns = TestNetns::new();
