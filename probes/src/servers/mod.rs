@@ -27,6 +27,6 @@ mod redis;
 
 pub use agent::{AgentOptions, find_agent_binary, start_agent};
 pub use dnsmasq::{DnsmasqOptions, start_dnsmasq};
-pub use postgres::{PostgresOptions, PostgresTemplate, start_postgres};
+pub use postgres::{POSTGRES_BIN_DIR, PostgresOptions, PostgresTemplate, start_postgres};
 pub use process::{Error, ServerGuard, WorkDir, base_dir, stop_all};
 pub use redis::{RedisOptions, start_redis};

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Where Debian's `postgresql-15` package installs the server binaries.
-pub const DEFAULT_BIN_DIR: &str = "/usr/lib/postgresql/15/bin";
+pub const POSTGRES_BIN_DIR: &str = "/usr/lib/postgresql/15/bin";
 
 /// `pg_hba.conf` letting anyone in as anyone: the probe only needs to prove it got through.
 const PG_HBA: &str = "local all all trust\nhost all all 0.0.0.0/0 trust\nhost all all ::/0 trust\n";
@@ -47,7 +47,7 @@ impl PostgresOptions {
             netns: None,
             cluster_name: None,
             template: None,
-            bin_dir: PathBuf::from(DEFAULT_BIN_DIR),
+            bin_dir: PathBuf::from(POSTGRES_BIN_DIR),
             ready_timeout: Duration::from_secs(30),
         }
     }

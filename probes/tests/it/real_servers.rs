@@ -23,7 +23,7 @@ async fn postgres_check_connects_to_a_real_postgres_with_and_without_a_template(
     assert_eq!(result.outcome, Outcome::Connected, "{result:?}");
     assert_eq!(result.detail, "SELECT 1 answered");
 
-    let template = PostgresTemplate::create(Path::new("/usr/lib/postgresql/15/bin"))
+    let template = PostgresTemplate::create(Path::new(netpol_probes::servers::POSTGRES_BIN_DIR))
         .await
         .unwrap();
     let mut options = PostgresOptions::new(free_addr());
@@ -182,7 +182,7 @@ async fn fourteen_pods_start_their_servers_concurrently() {
     if !privileged("fourteen_pods_start_their_servers_concurrently") {
         return;
     }
-    let bin = Path::new("/usr/lib/postgresql/15/bin");
+    let bin = Path::new(netpol_probes::servers::POSTGRES_BIN_DIR);
     let started = Instant::now();
     let template = PostgresTemplate::create(bin).await.unwrap();
     let initdb = started.elapsed();
