@@ -28,8 +28,6 @@
 //! - For a value reached through a YAML alias, the line is that of the alias, not of the
 //!   anchor.
 //! - The intent file names ports by number only, not by container port name.
-//! - [`render_topology`] and [`render_policies`] write keys in alphabetical order, not in
-//!   the order the API documents them.
 
 mod error;
 mod fields;
