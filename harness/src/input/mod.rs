@@ -20,8 +20,8 @@
 //!
 //! # Known limitations
 //!
-//! - `metadata.labels` and `metadata.annotations` of a manifest are checked but not kept:
-//!   the model has no place for them. TODO: add them to `NetworkPolicy` if a backend needs
+//! - A manifest's `metadata.labels` are checked and its `metadata.annotations` accepted
+//!   unchecked, but neither is kept: the model has no place for them. TODO: add them to `NetworkPolicy` if a backend needs
 //!   to apply manifests with their labels.
 //! - The items of a `kind: List` share their document's index; their field paths start with
 //!   `items[N]`.
