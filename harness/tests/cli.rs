@@ -225,6 +225,24 @@ fn explain_accepts_the_edge_before_the_options() {
 }
 
 #[test]
+fn explain_resolves_a_port_name_against_the_destination() {
+    let output = on_seed(
+        "explain",
+        &[
+            "meeting-app/frontend",
+            "meeting-app/node-backend",
+            "websocket",
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(
+        text.starts_with("meeting-app/frontend -> meeting-app/node-backend 3001/TCP: allow"),
+        "{text}"
+    );
+}
+
+#[test]
 fn explain_of_an_unknown_pod_exits_2_naming_the_topology() {
     let output = on_seed(
         "explain",
