@@ -408,3 +408,28 @@ fn a_usage_error_exits_2() {
     let output = harness(&["plan", "--topology"]);
     assert_eq!(output.status.code(), Some(2));
 }
+
+#[test]
+fn synth_writes_a_cluster_that_plan_reads() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-synth");
+    let dir = dir.to_str().unwrap();
+    let output = harness(&[
+        "synth",
+        "--pods",
+        "30",
+        "--namespaces",
+        "3",
+        "--policies",
+        "10",
+        "--out",
+        dir,
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let (topology, policies) = (
+        format!("{dir}/topology.yaml"),
+        format!("{dir}/policies.yaml"),
+    );
+    assert_eq!(stdout(&output), format!("{topology}\n{policies}\n"));
+    let plan = harness(&["plan", "--topology", &topology, "--policies", &policies]);
+    assert!(plan.status.success(), "{}", stderr(&plan));
+}
