@@ -1,6 +1,6 @@
 //! Argument definitions (clap derive), shared by every subcommand.
 
-use super::{explain, lint, plan};
+use super::{explain, lint, plan, synth};
 use crate::engine::model::{NetworkPolicy, Topology};
 use crate::input;
 use clap::{Args, Parser, Subcommand};
@@ -28,6 +28,8 @@ pub enum Command {
     Explain(explain::Args),
     /// Report intended flows the policies deny and other likely mistakes.
     Lint(lint::Args),
+    /// Write a synthetic cluster (topology and policies) for benchmarks.
+    Synth(synth::Args),
 }
 
 /// The topology and policies every subcommand reads.

@@ -2,7 +2,8 @@
 //!
 //! - `plan`: every edge of a topology with its verdict, as a truth table or JSON;
 //! - `explain`: why the policies allow or deny one edge;
-//! - `lint`: findings about a policy set, including intended flows it denies.
+//! - `lint`: findings about a policy set, including intended flows it denies;
+//! - `synth`: a synthetic cluster written as input files, to measure `plan` end to end.
 //!
 //! Each subcommand lives in its own module with an `Args` struct and a `run` function that
 //! writes to a given output and returns an [`ExitCode`]-like [`Status`]; adding a subcommand
@@ -18,6 +19,7 @@ mod error;
 pub mod explain;
 pub mod lint;
 pub mod plan;
+pub mod synth;
 mod table;
 
 pub use args::{Cli, Command, InputArgs};
@@ -36,5 +38,6 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Status, Error> {
         Command::Plan(args) => plan::run(&args, out),
         Command::Explain(args) => explain::run(&args, out),
         Command::Lint(args) => lint::run(&args, out),
+        Command::Synth(args) => synth::run(&args, out),
     }
 }
