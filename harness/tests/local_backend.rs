@@ -817,3 +817,26 @@ fn preflight_refuses_addresses_inside_a_network_of_this_machine() {
         local::preflight::overlaps(&elsewhere, None).unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ignore_except_fault_lets_the_excepted_host_through() {
+    if !privileged() {
+        return;
+    }
+    let (topology, policies, config) = semantics_setup();
+    let mut backend = LocalBackend::new(config);
+    backend.deploy(&topology).await.unwrap();
+    backend.apply_policies(&policies).await.unwrap();
+    let excepted = [to_ip("198.51.100.200", 80, Protocol::Tcp, "except")];
+    assert_eq!(
+        backend.probe(0, &excepted).await.unwrap()[0].outcome,
+        Outcome::Timeout
+    );
+    backend
+        .set_faults("ignore-except".parse().unwrap())
+        .unwrap();
+    assert_eq!(
+        backend.probe(0, &excepted).await.unwrap()[0].outcome,
+        Outcome::Connected
+    );
+}
