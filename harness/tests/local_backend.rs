@@ -840,3 +840,29 @@ async fn ignore_except_fault_lets_the_excepted_host_through() {
         Outcome::Connected
     );
 }
+
+#[test]
+fn servers_outlive_the_thread_that_deployed_them() {
+    if !privileged() {
+        return;
+    }
+    // Servers die with the thread that forked them (PR_SET_PDEATHSIG) unless the backend
+    // starts them from a thread of its own: deploy from a thread that then ends.
+    let (topology, _, config) = semantics_setup();
+    let backend = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let mut backend = LocalBackend::new(config);
+        runtime.block_on(backend.deploy(&topology)).unwrap();
+        backend
+    })
+    .join()
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let target = [to_ip("10.244.8.2", 81, Protocol::Tcp, "x")];
+    let results = runtime.block_on(backend.probe(0, &target)).unwrap();
+    assert_eq!(results[0].outcome, Outcome::Connected, "{results:?}");
+}

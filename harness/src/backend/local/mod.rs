@@ -30,7 +30,9 @@
 //!
 //! # Cleanup
 //! Every resource is named `nph-<runid>...` and recorded in a state file before it exists
-//! ([`state`]). [`LocalBackend::teardown`], dropping the backend (also on panic), and the
+//! ([`state`]). Servers are started from a thread the backend owns
+//! ([`servers::Launcher`]), so that they die with the harness process
+//! (`PR_SET_PDEATHSIG`) but not with whichever thread happened to call `deploy`. [`LocalBackend::teardown`], dropping the backend (also on panic), and the
 //! signal handler of [`LocalBackend::install_signal_cleanup`] remove it; [`clean`] removes
 //! what killed runs left.
 //!
@@ -52,6 +54,8 @@
 //!   ready file; UDP-only real servers (none today) would not be waited for.
 //! - A process killed with SIGKILL cannot clean up: its servers die with it
 //!   (`PR_SET_PDEATHSIG`), and `netpol-harness clean --backend local` removes the rest.
+//! - A deployment belongs to one process: there is no way yet to attach to a running
+//!   deployment from another process (e.g. one nextest trial per process).
 
 pub mod netns;
 pub mod nft;
@@ -64,7 +68,7 @@ pub use nft::Faults;
 pub use state::{Report, clean};
 
 use self::netns::{GATEWAY, NODE_MAC, Names};
-use self::servers::{PodServers, Server, Workdir};
+use self::servers::{Server, Workdir};
 use self::state::RunState;
 use super::{Backend, BackendError};
 use crate::engine::{Cidr, Labels, NAMESPACE_NAME_LABEL, NetworkPolicy, PodIndex, Topology};
@@ -202,6 +206,8 @@ pub struct LocalBackend {
     /// Bumped on every policy change, so a late enforcement never overrides a newer one.
     generation: Arc<AtomicU64>,
     timings: DeployTimings,
+    /// Starts the servers; dropped after them (field order), once nothing needs it.
+    launcher: servers::Launcher,
 }
 
 impl LocalBackend {
@@ -229,6 +235,7 @@ impl LocalBackend {
             dns: None,
             generation: Arc::new(AtomicU64::new(0)),
             timings: DeployTimings::default(),
+            launcher: servers::Launcher::new(),
         }
     }
 
@@ -362,8 +369,14 @@ impl LocalBackend {
         })?;
         // initdb is the slowest step (about 0.8 s): it runs while the network is built.
         let initdb_start = Instant::now();
-        let initdb = match &programs.initdb {
-            Some(initdb) => Some(servers::start_initdb(initdb, &workdir)?),
+        let initdb = match programs.initdb.clone() {
+            Some(initdb) => {
+                let dir = workdir.clone();
+                Some(
+                    self.launcher
+                        .run(move || servers::start_initdb(&initdb, &dir))?,
+                )
+            }
             None => None,
         };
         let network_start = Instant::now();
@@ -501,46 +514,39 @@ impl LocalBackend {
         first_error.map_or(Ok(()), Err)
     }
 
+    /// Starts every server on the launcher thread (see [`servers::Launcher`]).
     fn start_servers(
         &mut self,
         workdir: &Workdir,
         programs: &preflight::Programs,
     ) -> Result<(), BackendError> {
-        for index in 0..self.topology.pods.len() {
-            let netns = self.pod_netns(index);
-            let pod = &self.topology.pods[index];
-            let started = PodServers {
+        let mut pods: Vec<servers::PodLaunch> = (0..self.topology.pods.len())
+            .map(|index| servers::PodLaunch {
                 index,
-                pod,
-                netns: &netns,
-                workdir,
-                programs,
-                probe_bin: &self.probe_bin,
-            }
-            .start()?;
-            self.servers.extend(started);
-        }
-        for (i, host) in self.config.external_hosts.iter().enumerate() {
-            let pod = crate::engine::Pod {
+                pod: self.topology.pods[index].clone(),
+                netns: self.pod_netns(index),
+            })
+            .collect();
+        let hosts = self.config.external_hosts.iter().enumerate();
+        pods.extend(hosts.map(|(i, host)| servers::PodLaunch {
+            index: self.topology.pods.len() + i,
+            pod: crate::engine::Pod {
                 name: host.name.clone(),
                 namespace: "external".into(),
                 labels: Labels::new(),
                 ip: IpAddr::V4(host.ip),
                 provided: false,
                 ports: host.ports.clone(),
-            };
-            let netns = self.names.external(&host.name);
-            let started = PodServers {
-                index: self.topology.pods.len() + i,
-                pod: &pod,
-                netns: &netns,
-                workdir,
-                programs,
-                probe_bin: &self.probe_bin,
-            }
-            .start()?;
-            self.servers.extend(started);
-        }
+            },
+            netns: self.names.external(&host.name),
+        }));
+        let (workdir, programs) = (workdir.clone(), programs.clone());
+        let probe_bin = self.probe_bin.clone();
+        let started = self
+            .launcher
+            .run(move || servers::start_all(&pods, &workdir, &programs, &probe_bin));
+        // Servers started before a failure are kept so that teardown stops them.
+        self.servers.extend(started?);
         Ok(())
     }
 

@@ -462,3 +462,89 @@ pub fn wait_ready(
     });
     result.map_err(|e| e.to_string())?
 }
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// A thread that starts a run's servers and lives as long as the run.
+///
+/// `PR_SET_PDEATHSIG` fires when the *thread* that forked a child exits, not the process.
+/// Starting servers from whatever thread called `deploy` (a libtest trial, a
+/// `spawn_blocking` thread) would kill them when that thread ends; this thread ends only
+/// when the launcher is dropped, after teardown.
+pub struct Launcher {
+    jobs: Option<std::sync::mpsc::Sender<Job>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Launcher {
+    pub fn new() -> Self {
+        let (jobs, receiver) = std::sync::mpsc::channel::<Job>();
+        let thread = std::thread::Builder::new()
+            .name("nph-launcher".into())
+            .spawn(move || receiver.into_iter().for_each(|job| job()))
+            .expect("a thread can be started");
+        Launcher {
+            jobs: Some(jobs),
+            thread: Some(thread),
+        }
+    }
+
+    /// Runs `f` on the launcher thread and returns its result.
+    pub fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
+        let (result, receive) = std::sync::mpsc::sync_channel(1);
+        let job: Job = Box::new(move || {
+            let _ = result.send(f());
+        });
+        self.jobs
+            .as_ref()
+            .expect("launcher is running")
+            .send(job)
+            .expect("launcher is alive");
+        receive.recv().expect("launcher jobs do not panic")
+    }
+}
+
+impl Default for Launcher {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for Launcher {
+    fn drop(&mut self) {
+        drop(self.jobs.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// What a launcher needs to start one pod's servers, owned so it can cross threads.
+#[derive(Debug, Clone)]
+pub struct PodLaunch {
+    pub index: usize,
+    pub pod: Pod,
+    pub netns: String,
+}
+
+/// Starts the servers of every pod in `pods` (on the calling thread).
+pub fn start_all(
+    pods: &[PodLaunch],
+    workdir: &Workdir,
+    programs: &super::preflight::Programs,
+    probe_bin: &Path,
+) -> Result<Vec<Server>, BackendError> {
+    let mut servers = Vec::new();
+    for launch in pods {
+        let pod = PodServers {
+            index: launch.index,
+            pod: &launch.pod,
+            netns: &launch.netns,
+            workdir,
+            programs,
+            probe_bin,
+        };
+        servers.extend(pod.start()?);
+    }
+    Ok(servers)
+}
