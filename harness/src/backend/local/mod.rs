@@ -30,11 +30,11 @@
 //!
 //! # Cleanup
 //! Every resource is named `nph-<runid>...` and recorded in a state file before it exists
-//! ([`state`]). Servers are started from a thread the backend owns
-//! ([`servers::Launcher`]), so that they die with the harness process
-//! (`PR_SET_PDEATHSIG`) but not with whichever thread happened to call `deploy`. [`LocalBackend::teardown`], dropping the backend (also on panic), and the
+//! ([`state`]). [`LocalBackend::teardown`], dropping the backend (also on panic), and the
 //! signal handler of [`LocalBackend::install_signal_cleanup`] remove it; [`clean`] removes
-//! what killed runs left.
+//! what killed runs left. Servers are started from a thread the backend owns
+//! ([`servers::Launcher`]), so that they die with the harness process (`PR_SET_PDEATHSIG`)
+//! but not with whichever thread happened to call `deploy`.
 //!
 //! # Faults
 //! [`Faults`] (issue 7) are enforcement bugs injected on purpose: each bends one step of the
@@ -50,8 +50,8 @@
 //!   `clean` may not remove (it is not named `nph-*`), and its children do not die with the
 //!   harness. TODO: let `netpol_probes::servers` take a parent work directory and set
 //!   `PR_SET_PDEATHSIG`, then use it here.
-//! - Servers are ready when their TCP ports accept connections and the agent has written its
-//!   ready file; UDP-only real servers (none today) would not be waited for.
+//! - Servers are ready when their TCP ports accept connections (dnsmasq always listens on
+//!   TCP too) and the agent has written its ready file; no query is sent to them first.
 //! - A process killed with SIGKILL cannot clean up: its servers die with it
 //!   (`PR_SET_PDEATHSIG`), and `netpol-harness clean --backend local` removes the rest.
 //! - A deployment belongs to one process: there is no way yet to attach to a running

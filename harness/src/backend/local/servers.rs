@@ -418,10 +418,13 @@ pub fn dns_hosts(topology: &Topology, kubernetes_service: IpAddr) -> String {
 }
 
 /// The TCP ports of `pod` a real server (not the agent) listens on: connectable once ready.
+/// Duplicates (a DNS port listed for UDP and TCP) are harmless.
 pub fn tcp_server_ports(pod: &Pod) -> Vec<u16> {
     pod.ports
         .iter()
-        .filter(|p| p.protocol == Protocol::Tcp && !p.effective_check().served_by_agent())
+        .filter(|p| !p.effective_check().served_by_agent())
+        // dnsmasq answers over TCP on its port whatever protocol the topology lists.
+        .filter(|p| p.protocol == Protocol::Tcp || p.effective_check() == Check::Dns)
         .map(|p| p.port)
         .collect()
 }
