@@ -19,7 +19,7 @@ build: setup
 	$(CARGO) build --workspace
 
 test: setup fmt-check lint
-	$(CARGO) test --workspace --no-fail-fast
+	bash scripts/test.sh
 
 run: build
 	$(CARGO) run -q -p netpol-harness -- lint --topology $(FIXTURES)/topology.yaml \
