@@ -113,7 +113,7 @@ pub struct LocalConfig {
     /// The `netpol-probe` binary; found automatically when `None` (see [`find_probe_bin`]).
     pub probe_bin: Option<PathBuf>,
     pub external_hosts: Vec<ExternalHost>,
-    /// How long pods may take to become ready.
+    /// How long each server may take to answer once started (all start at once).
     pub ready_timeout: Duration,
 }
 
@@ -368,7 +368,7 @@ impl LocalBackend {
             source,
         };
         let launcher = self.launcher.insert(Launcher::new().map_err(io)?);
-        // initdb is the slowest step (about 0.8 s): it runs while the network is built, and
+        // initdb is the slowest step (about a second): it runs while the network is built, and
         // is waited for even when the network fails, so nothing writes into the run's
         // directory once teardown removes it.
         let template = programs.postgres_bin_dir.clone().map(|bin_dir| {
