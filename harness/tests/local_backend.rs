@@ -807,6 +807,45 @@ async fn a_deploy_that_fails_leaves_nothing_behind() {
     assert!(!local::state::RunState::path(backend.run_id()).exists());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_cannot_start_fails_the_deploy_naming_its_pod_and_its_cause() {
+    if !privileged() {
+        return;
+    }
+    // The agent and Redis both listen on port 6379 of the pod: whichever binds second exits.
+    let clash = pod(
+        "x",
+        "clash",
+        "10.244.1.10",
+        &[],
+        vec![
+            port(6379, Protocol::Tcp, Some(Check::Http), None),
+            port(6379, Protocol::Tcp, Some(Check::Redis), None),
+        ],
+    );
+    let topology = Topology {
+        namespaces: vec![namespace("x", &[])],
+        pods: vec![clash],
+    };
+    let mut backend = LocalBackend::new(config());
+    let error = backend.deploy(&topology).await.unwrap_err();
+    assert!(
+        matches!(error, BackendError::ServerStart { .. }),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("x/clash"), "{error}");
+    // The cause carries the end of the failed server's log.
+    let cause = std::error::Error::source(&error).map(ToString::to_string);
+    assert!(
+        cause.is_some_and(|cause| cause.contains("already in use")),
+        "{error:?}"
+    );
+    assert_eq!(leftover_namespaces(backend.run_id()), Vec::<String>::new());
+    assert!(!local::state::RunState::path(backend.run_id()).exists());
+    let run_dir = std::env::temp_dir().join(format!("nph-{}", backend.run_id()));
+    assert!(!run_dir.exists(), "{} is left", run_dir.display());
+}
+
 #[test]
 fn preflight_refuses_addresses_inside_a_network_of_this_machine() {
     let output = std::process::Command::new("ip")
