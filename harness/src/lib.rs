@@ -1,4 +1,5 @@
 //! netpol-harness: proves, edge by edge, that a cluster's network does exactly what its
 //! NetworkPolicies say.
 
+pub mod backend;
 pub mod engine;
