@@ -2,4 +2,7 @@
 //! NetworkPolicies say.
 
 pub mod backend;
+pub mod cli;
 pub mod engine;
+pub mod input;
+pub mod synth;

@@ -4,7 +4,7 @@
 //! ports), *applies* a set of [`NetworkPolicy`]s to its data plane, and runs *probes* from a
 //! source pod: one batch of [`Target`]s per call, executed by `netpol-probe probe` inside the
 //! pod, returning one [`ProbeResult`] per target. The runner is generic over [`Backend`] so
-//! the same conformance run works on the `local` backend (network namespaces and
+//! the same conformance run works on the [`local`] backend (network namespaces and
 //! nftables on this machine) and on a Kubernetes cluster ([`kube`]).
 //!
 //! Errors a backend returns are *infrastructure errors*: the harness could not test. What a
@@ -14,6 +14,7 @@
 //! [`Outcome`]: netpol_probes::wire::Outcome
 
 pub mod kube;
+pub mod local;
 
 use crate::engine::{Labels, NetworkPolicy, PodIndex, Topology};
 use netpol_probes::wire::{ProbeResult, Target};
@@ -22,6 +23,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 pub use kube::{KubeBackend, KubeConfig};
+pub use local::{LocalBackend, LocalConfig};
 
 /// Why a backend could not do what the runner asked.
 ///
