@@ -135,13 +135,18 @@ impl<E: ExecTransport> KubeBackend<E> {
     /// # Errors
     /// See [`KubeError`]; pods that do not become ready come with their events.
     pub async fn deploy_topology(&mut self, topology: &Topology) -> Result<()> {
+        if self.deployed.is_some() {
+            self.remove_all().await?;
+        }
         let names =
             NamespaceMap::plan(topology, &self.config.exact_namespaces, &self.config.run_id);
         // Build every manifest first: a topology this backend cannot deploy changes nothing.
-        let mut manifests = Vec::new();
-        for pod in topology.pods.iter().filter(|p| !p.provided) {
-            manifests.push(self.pod_manifest(pod, &names)?);
-        }
+        let manifests = topology
+            .pods
+            .iter()
+            .filter(|p| !p.provided)
+            .map(|pod| self.pod_manifest(pod, &names))
+            .collect::<Result<Vec<_>>>()?;
         self.deployed = Some(Deployed {
             topology: topology.clone(),
             names: names.clone(),
@@ -156,18 +161,14 @@ impl<E: ExecTransport> KubeBackend<E> {
                 .insert(namespace.name.clone(), state);
         }
         for manifest in &manifests {
-            let namespace = manifest.metadata.namespace.clone().unwrap_or_default();
-            let name = manifest.metadata.name.clone().unwrap_or_default();
+            let (namespace, name) = namespace_and_name(&manifest.metadata);
             let api: Api<Pod> = Api::namespaced(self.client.clone(), &namespace);
-            apply(&api, &name, manifest, || {
-                format!("create probe pod {namespace}/{name}")
-            })
-            .await?;
+            let action = || format!("create probe pod {namespace}/{name}");
+            apply(&api, &name, manifest, action).await?;
             self.deployed_mut()?.applied_pods.push((namespace, name));
         }
-        let ready = futures_util::future::try_join_all(manifests.iter().map(|m| {
-            let namespace = m.metadata.namespace.clone().unwrap_or_default();
-            let name = m.metadata.name.clone().unwrap_or_default();
+        let ready = futures_util::future::try_join_all(manifests.iter().map(|manifest| {
+            let (namespace, name) = namespace_and_name(&manifest.metadata);
             wait::pod_ready(
                 self.client.clone(),
                 namespace,
@@ -176,20 +177,37 @@ impl<E: ExecTransport> KubeBackend<E> {
             )
         }))
         .await?;
+        let pods = self.locate_pods(topology, &names, ready).await?;
+        self.deployed_mut()?.pods = pods;
+        Ok(())
+    }
+
+    /// Where every topology pod is: the ready probe pods (in topology order, provided pods
+    /// skipped) and the provided pods found in the cluster.
+    async fn locate_pods(
+        &self,
+        topology: &Topology,
+        names: &NamespaceMap,
+        ready: Vec<Pod>,
+    ) -> Result<Vec<ClusterPod>> {
         let mut ready = ready.into_iter();
-        let mut cluster_pods = Vec::with_capacity(topology.pods.len());
+        let mut located = Vec::with_capacity(topology.pods.len());
         for pod in &topology.pods {
             let cluster = if pod.provided {
-                self.find_provided(pod, &names).await?
+                self.find_provided(pod, names).await?
             } else {
-                let found = ready.next().ok_or(KubeError::NotDeployed)?;
-                deployed_pod(&found)?
+                deployed_pod(&ready.next().ok_or(KubeError::NotDeployed)?)?
             };
-            tracing::debug!(pod = %pod.id(), cluster = %cluster.identity(), node = ?cluster.node, address = %cluster.address, "pod ready");
-            cluster_pods.push(cluster);
+            tracing::debug!(
+                pod = %pod.id(),
+                cluster = %cluster.identity(),
+                node = ?cluster.node,
+                address = %cluster.address,
+                "pod located"
+            );
+            located.push(cluster);
         }
-        self.deployed_mut()?.pods = cluster_pods;
-        Ok(())
+        Ok(located)
     }
 
     fn deployed_mut(&mut self) -> Result<&mut Deployed> {
@@ -260,6 +278,7 @@ impl<E: ExecTransport> KubeBackend<E> {
                 found: BTreeMap::new(),
             });
         };
+        tracing::debug!(namespace = %cluster, "reusing the existing namespace");
         let mut state = NamespaceState {
             cluster,
             created: false,
@@ -404,6 +423,11 @@ impl<E: ExecTransport> KubeBackend<E> {
             self.policies.insert((namespace, policy.name.clone()));
         }
         let stale: Vec<_> = self.policies.difference(&wanted).cloned().collect();
+        tracing::debug!(
+            applied = wanted.len(),
+            stale = stale.len(),
+            "replacing the policy set"
+        );
         for (namespace, name) in stale {
             let api: Api<ApiNetworkPolicy> = Api::namespaced(self.client.clone(), &namespace);
             delete(&api, &name, || {
@@ -512,6 +536,7 @@ impl<E: ExecTransport> KubeBackend<E> {
                 ..t.clone()
             })
             .collect();
+        tracing::debug!(src = %source.identity(), targets = targets.len(), "exec probe batch");
         run_batch(
             &self.exec,
             &source.namespace,
@@ -667,6 +692,15 @@ impl<E: ExecTransport> Backend for KubeBackend<E> {
     async fn teardown(&mut self) -> Result<(), BackendError> {
         Ok(self.remove_all().await?)
     }
+}
+
+fn namespace_and_name(
+    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+) -> (String, String) {
+    (
+        meta.namespace.clone().unwrap_or_default(),
+        meta.name.clone().unwrap_or_default(),
+    )
 }
 
 /// The pod IP and node of a ready probe pod.

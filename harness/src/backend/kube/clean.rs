@@ -15,6 +15,19 @@ pub struct Cleaned {
     pub deleted: Vec<String>,
 }
 
+/// Connects to the context from `flag` (`--kube-context`) or `NETPOL_KUBE_CONTEXT` and runs
+/// [`clean`]: what `netpol-harness clean --backend kube` does.
+///
+/// # Errors
+/// [`KubeError::NoContext`], the connection errors of [`connect`](super::connect), or those
+/// of [`clean`].
+pub async fn clean_context(flag: Option<String>) -> Result<Cleaned> {
+    let context =
+        super::config::resolve_context(flag, std::env::var(super::config::CONTEXT_ENV).ok())?;
+    let client = super::connect(&context).await?;
+    clean(&client).await
+}
+
 /// Deletes every labelled namespace (the namespaces runs created, with everything in them),
 /// then the labelled NetworkPolicies, Services and pods left in other namespaces (those runs
 /// reused). Unlabelled objects are never touched, whatever namespace they are in.
@@ -35,6 +48,7 @@ pub async fn clean(client: &kube::Client) -> Result<Cleaned> {
     let mut deleted_namespaces = BTreeSet::new();
     for namespace in owned.items {
         let name = namespace.metadata.name.unwrap_or_default();
+        tracing::debug!(namespace = %name, "deleting a labelled namespace");
         delete(&namespaces, &name, || format!("delete namespace {name}")).await?;
         cleaned.deleted.push(format!("Namespace {name}"));
         deleted_namespaces.insert(name);

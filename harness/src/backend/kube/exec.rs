@@ -6,7 +6,7 @@
 //! transport (a WebSocket through the API server, kube's `ws` feature).
 
 use super::error::ExecError;
-use super::manifests::AGENT_CONTAINER;
+use super::manifests::{AGENT_BINARY, AGENT_CONTAINER};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, AttachParams};
 use netpol_probes::wire::{ProbeResult, Target};
@@ -16,7 +16,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The command exec'd in the source pod's agent container.
-pub const PROBE_COMMAND: [&str; 2] = ["netpol-probe", "probe"];
+pub const PROBE_COMMAND: [&str; 2] = [AGENT_BINARY, "probe"];
 
 /// How many probes `netpol-probe probe` runs at once by default; sizes the batch deadline.
 const AGENT_CONCURRENCY: usize = 256;
@@ -311,7 +311,7 @@ mod tests {
         assert_eq!(results[1].outcome, Outcome::Timeout);
         let requests = canned.requests.lock().unwrap();
         assert_eq!(requests.len(), 1, "one exec per source pod per call");
-        assert_eq!(requests[0].command, ["netpol-probe", "probe"]);
+        assert_eq!(requests[0].command, ["/netpol-probe", "probe"]);
         assert_eq!(requests[0].container, "agent");
         assert_eq!(requests[0].namespace, "meeting-app-r1");
         let sent: Vec<Target> = serde_json::from_slice(&requests[0].stdin).unwrap();

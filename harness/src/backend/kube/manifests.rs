@@ -17,6 +17,9 @@ use std::collections::BTreeMap;
 /// The name of the container running `netpol-probe serve`, in which probes are exec'd.
 pub const AGENT_CONTAINER: &str = "agent";
 
+/// Where `probes/Dockerfile` puts the agent: the image is `scratch`, with no `PATH` to search.
+pub const AGENT_BINARY: &str = "/netpol-probe";
+
 /// The uid the agent runs as: any non-root uid works, the image needs no user of its own.
 const AGENT_UID: i64 = 65532;
 /// The uid of the `postgres` user in the official Postgres image.
@@ -186,7 +189,7 @@ fn agent_container(
         name: AGENT_CONTAINER.to_owned(),
         image: Some(settings.image.to_owned()),
         image_pull_policy: Some("IfNotPresent".to_owned()),
-        command: Some(vec!["netpol-probe".to_owned()]),
+        command: Some(vec![AGENT_BINARY.to_owned()]),
         args: Some(args),
         env: Some(vec![
             field_env("POD_NAME", "metadata.name"),

@@ -52,7 +52,7 @@ pub mod wait;
 mod tests;
 
 pub use backend::{ClusterPod, KubeBackend};
-pub use clean::{Cleaned, clean};
+pub use clean::{Cleaned, clean, clean_context};
 pub use config::{KubeConfig, connect, resolve_context};
 pub use error::{ExecError, KubeError};
 pub use exec::{ExecTransport, KubeExec};

@@ -737,7 +737,7 @@ async fn a_probe_pod_runs_the_agent_unprivileged_with_its_ports_and_identity() {
             "name": "agent",
             "image": "netpol-probe:dev",
             "imagePullPolicy": "IfNotPresent",
-            "command": ["netpol-probe"],
+            "command": ["/netpol-probe"],
             "args": ["serve", "--port", "3000/TCP/http/http"],
             "env": [
                 {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
@@ -1106,7 +1106,7 @@ async fn a_probe_batch_is_one_exec_in_the_source_pod_with_cluster_identities() {
     assert_eq!(requests[0].namespace, "meeting-app-r1");
     assert_eq!(requests[0].pod, "frontend");
     assert_eq!(requests[0].container, "agent");
-    assert_eq!(requests[0].command, ["netpol-probe", "probe"]);
+    assert_eq!(requests[0].command, ["/netpol-probe", "probe"]);
     let sent: Vec<Target> = serde_json::from_slice(&requests[0].stdin).unwrap();
     assert_eq!(
         sent[0].expect_identity.as_deref(),
@@ -1151,7 +1151,7 @@ async fn the_exec_request_runs_netpol_probe_with_stdin_over_a_websocket_upgrade(
         exec.path,
         "/api/v1/namespaces/meeting-app-r1/pods/frontend/exec"
     );
-    assert_eq!(exec.params("command"), ["netpol-probe", "probe"]);
+    assert_eq!(exec.params("command"), ["/netpol-probe", "probe"]);
     assert_eq!(exec.param("container"), Some("agent"));
     assert_eq!(exec.param("stdin"), Some("true"));
     assert_eq!(exec.param("stdout"), Some("true"));
