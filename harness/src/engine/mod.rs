@@ -8,10 +8,21 @@
 //! - *edge*: source pod, destination pod, port, protocol;
 //! - *verdict*: allow or deny, with the rules that decided it;
 //! - *probe*: one attempt to cross an edge; *outcome*: what a probe saw.
+//!
+//! The semantics follow networking.k8s.io/v1 NetworkPolicy
+//! (<https://kubernetes.io/docs/concepts/services-networking/network-policies/>):
+//! [`selector`] matches labels, [`cidr`] matches `ipBlock`s, [`verdict`] decides edges,
+//! [`explain`] puts a verdict into words and [`lint`] reports findings about a policy set.
 
+pub mod cidr;
+pub mod explain;
+mod index;
 pub mod lint;
 pub mod model;
+pub mod selector;
 pub mod verdict;
 
+pub use explain::{Explanation, SideExplanation};
+pub use lint::{Finding, lint};
 pub use model::*;
 pub use verdict::{DirectionVerdict, Engine, RuleRef, Verdict};

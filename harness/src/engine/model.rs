@@ -74,6 +74,21 @@ impl Direction {
             Direction::Egress => "Egress",
         }
     }
+
+    /// The direction in lower case, as sentences use it (`ingress`, `egress`).
+    pub fn as_lowercase(self) -> &'static str {
+        match self {
+            Direction::Ingress => "ingress",
+            Direction::Egress => "egress",
+        }
+    }
+
+    pub fn opposite(self) -> Direction {
+        match self {
+            Direction::Ingress => Direction::Egress,
+            Direction::Egress => Direction::Ingress,
+        }
+    }
 }
 
 impl fmt::Display for Direction {
@@ -219,6 +234,22 @@ pub struct Edge {
     pub dst: PodIndex,
     pub port: u16,
     pub protocol: Protocol,
+}
+
+impl Edge {
+    /// The pod whose policies decide `direction`'s side of the edge: the destination for
+    /// ingress, the source for egress.
+    pub fn subject(self, direction: Direction) -> PodIndex {
+        match direction {
+            Direction::Ingress => self.dst,
+            Direction::Egress => self.src,
+        }
+    }
+
+    /// The pod on the other side from [`Edge::subject`]: the one the rules' peers must match.
+    pub fn peer(self, direction: Direction) -> PodIndex {
+        self.subject(direction.opposite())
+    }
 }
 
 /// One flow a fixture's intent file says should work, with the sentence it comes from.

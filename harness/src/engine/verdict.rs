@@ -6,7 +6,9 @@
 //! rules of all policies that select it and isolate it in that direction. An edge is allowed
 //! only when the source's egress and the destination's ingress both allow it.
 
-use super::model::{Direction, Edge, NetworkPolicy, PodIndex, Topology};
+use super::index::Index;
+use super::model::{Direction, Edge, NetworkPolicy, Pod, PodIndex, Topology};
+use netpol_probes::spec::Protocol;
 
 /// Points at one rule of one policy (indices into the policy list and its rule list).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -58,31 +60,163 @@ impl Verdict {
 ///
 /// Construction precomputes which pods each policy selects and each peer matches, so that
 /// [`Engine::verdict`] is cheap enough to plan clusters of thousands of pods.
+///
+/// Pod indices outside the topology never cause a panic: such a pod is selected by no
+/// policy (so it is not isolated), matched by no selector or `ipBlock` peer, and serves no
+/// named port; only rules with an empty peer list admit it.
 pub struct Engine<'a> {
-    pub topology: &'a Topology,
-    pub policies: &'a [NetworkPolicy],
+    topology: &'a Topology,
+    policies: &'a [NetworkPolicy],
+    index: Index,
 }
 
 impl<'a> Engine<'a> {
     pub fn new(topology: &'a Topology, policies: &'a [NetworkPolicy]) -> Self {
-        Engine { topology, policies }
+        let index = Index::build(topology, policies);
+        Engine {
+            topology,
+            policies,
+            index,
+        }
+    }
+
+    /// The topology the engine was built for.
+    pub fn topology(&self) -> &'a Topology {
+        self.topology
+    }
+
+    /// The policies the engine was built for; [`RuleRef::policy`] indexes into this list.
+    pub fn policies(&self) -> &'a [NetworkPolicy] {
+        self.policies
     }
 
     /// The verdict for one edge. `edge.src != edge.dst` (pod-to-itself is not an edge).
     pub fn verdict(&self, edge: Edge) -> Verdict {
-        let _ = edge;
-        todo!("engine: verdict")
+        Verdict {
+            egress: self.side(Direction::Egress, edge),
+            ingress: self.side(Direction::Ingress, edge),
+        }
+    }
+
+    /// Whether the policies allow `edge`: the same answer as `verdict(edge).allowed()`
+    /// without collecting the policies and rules behind it.
+    pub fn allows(&self, edge: Edge) -> bool {
+        Direction::BOTH
+            .into_iter()
+            .all(|direction| self.side_allows(direction, edge))
+    }
+
+    /// What one side of `edge` says: the source's egress or the destination's ingress.
+    pub fn side(&self, direction: Direction, edge: Edge) -> DirectionVerdict {
+        let isolated_by = self.index.isolated_by(edge.subject(direction), direction);
+        let allowed_by = if isolated_by.is_empty() {
+            Vec::new()
+        } else {
+            self.admitting_rules(direction, edge).collect()
+        };
+        DirectionVerdict {
+            isolated_by: isolated_by.to_vec(),
+            allowed_by,
+        }
+    }
+
+    /// Whether one side of `edge` allows it: `side(direction, edge).allows()`, cheaply.
+    pub fn side_allows(&self, direction: Direction, edge: Edge) -> bool {
+        let isolated = !self
+            .index
+            .isolated_by(edge.subject(direction), direction)
+            .is_empty();
+        !isolated || self.admitting_rules(direction, edge).next().is_some()
+    }
+
+    fn admitting_rules(&self, direction: Direction, edge: Edge) -> impl Iterator<Item = RuleRef> {
+        self.index.admitting_rules(direction, edge)
     }
 
     /// Every edge of the topology, in a stable order: each ordered pair of distinct pods
     /// whose source is not `provided`, times each port the destination serves.
+    ///
+    /// Sources come in topology order, then destinations, then the destination's ports in
+    /// the order it declares them; a port/protocol pair a pod declares twice is one edge.
     pub fn edges(&self) -> Vec<Edge> {
-        todo!("engine: edges")
+        let pods = &self.topology.pods;
+        let served: Vec<Vec<(u16, Protocol)>> = pods.iter().map(distinct_ports).collect();
+        let mut edges = Vec::new();
+        for src in (0..pods.len()).filter(|&src| !pods[src].provided) {
+            for (dst, ports) in served.iter().enumerate().filter(|&(dst, _)| dst != src) {
+                let edge = |&(port, protocol): &(u16, Protocol)| Edge {
+                    src,
+                    dst,
+                    port,
+                    protocol,
+                };
+                edges.extend(ports.iter().map(edge));
+            }
+        }
+        edges
     }
 
-    /// The policies that select `pod` (indices into the policy list).
+    /// The policies that select `pod` (indices into the policy list), in policy order.
     pub fn policies_selecting(&self, pod: PodIndex) -> Vec<usize> {
-        let _ = pod;
-        todo!("engine: policies_selecting")
+        (0..self.policies.len())
+            .filter(|&policy| self.selects(policy, pod))
+            .collect()
     }
+
+    /// The pods `policy` selects (its subjects), in topology order; none for an index
+    /// outside the policy list.
+    pub fn subjects(&self, policy: usize) -> Vec<PodIndex> {
+        self.index
+            .subjects(policy)
+            .map(|set| set.iter().collect())
+            .unwrap_or_default()
+    }
+
+    /// Whether `policy` selects `pod`.
+    pub fn selects(&self, policy: usize, pod: PodIndex) -> bool {
+        self.index
+            .subjects(policy)
+            .is_some_and(|set| set.contains(pod))
+    }
+
+    /// The policies that select `pod` and isolate it in `direction`, in policy order.
+    pub fn isolated_by(&self, pod: PodIndex, direction: Direction) -> &[usize] {
+        self.index.isolated_by(pod, direction)
+    }
+
+    /// `namespace/name` of a pod, or `pod #N` for an index outside the topology.
+    pub fn pod_name(&self, pod: PodIndex) -> String {
+        self.topology
+            .pods
+            .get(pod)
+            .map_or_else(|| format!("pod #{pod}"), |p| p.id())
+    }
+
+    /// `namespace/name` of a policy, or `policy #N` for an index outside the policy list.
+    pub fn policy_name(&self, policy: usize) -> String {
+        self.policies
+            .get(policy)
+            .map_or_else(|| format!("policy #{policy}"), |p| p.id())
+    }
+
+    /// A rule as people name it: `ingress rule 0 of meeting-app/postgres-policy`.
+    pub fn rule_name(&self, rule: RuleRef) -> String {
+        let direction = rule.direction.as_lowercase();
+        format!(
+            "{direction} rule {} of {}",
+            rule.rule,
+            self.policy_name(rule.policy)
+        )
+    }
+}
+
+/// The port/protocol pairs a pod serves, each once, in declaration order.
+fn distinct_ports(pod: &Pod) -> Vec<(u16, Protocol)> {
+    let mut ports: Vec<(u16, Protocol)> = Vec::with_capacity(pod.ports.len());
+    for spec in &pod.ports {
+        if !ports.contains(&(spec.port, spec.protocol)) {
+            ports.push((spec.port, spec.protocol));
+        }
+    }
+    ports
 }
