@@ -1,4 +1,7 @@
 //! netpol-harness: proves, edge by edge, that a cluster's network does exactly what its
 //! NetworkPolicies say.
 
+pub mod backend;
 pub mod engine;
+pub mod report;
+pub mod runner;
