@@ -5,3 +5,4 @@ pub mod backend;
 pub mod engine;
 pub mod report;
 pub mod runner;
+pub mod synth;

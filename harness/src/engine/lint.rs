@@ -199,81 +199,117 @@ fn dns_problem(engine: &Engine<'_>, pod: PodIndex, dns_pods: &[PodIndex]) -> Opt
     }
 }
 
-/// Edges of one source and destination that one side explicitly allows (a rule of an
-/// isolating policy admits them) and the other side denies.
+/// How many source/destination pairs a `one-sided` finding lists before it counts the rest.
+const LISTED_PAIRS: usize = 4;
+
+/// What groups one-sided edges into one finding: the side that allows them, the rules that
+/// allow them, and the policies that isolate the other side.
+type OneSidedKey = (Direction, Vec<RuleRef>, Vec<usize>);
+
+/// One-sided edges with the same [`OneSidedKey`], by source and destination pair.
 #[derive(Default)]
 struct OneSided {
-    ports: Vec<String>,
-    rules: Vec<RuleRef>,
-    denied_by: Vec<usize>,
+    pairs: Vec<(PodIndex, PodIndex, Vec<Edge>)>,
+    edges: usize,
 }
 
-/// One finding per source, destination and allowing side, listing the ports, the rules that
-/// allow them and the policies that isolate the denying side. An edge whose allowing side is
-/// not isolated at all is the ordinary default-deny of the other side, not a finding.
-fn one_sided(engine: &Engine<'_>) -> Vec<Finding> {
-    let mut groups: BTreeMap<(PodIndex, PodIndex, Direction), OneSided> = BTreeMap::new();
-    for edge in engine.edges() {
-        let both_isolated = Direction::BOTH
-            .into_iter()
-            .all(|d| !engine.isolated_by(edge.subject(d), d).is_empty());
-        if !both_isolated {
-            continue;
-        }
-        let verdict = engine.verdict(edge);
-        for allowing in Direction::BOTH {
-            let denying = allowing.opposite();
-            if verdict.side(allowing).allows() && !verdict.side(denying).allows() {
-                let group = groups.entry((edge.src, edge.dst, allowing)).or_default();
-                group.ports.push(format!("{}/{}", edge.port, edge.protocol));
-                group.rules.extend(&verdict.side(allowing).allowed_by);
-                group
-                    .denied_by
-                    .clone_from(&verdict.side(denying).isolated_by);
-            }
+impl OneSided {
+    fn add(&mut self, edge: Edge) {
+        self.edges += 1;
+        match self.pairs.last_mut() {
+            Some((src, dst, edges)) if (*src, *dst) == (edge.src, edge.dst) => edges.push(edge),
+            _ => self.pairs.push((edge.src, edge.dst, vec![edge])),
         }
     }
-    groups
-        .into_iter()
-        .map(|((src, dst, allowing), mut group)| {
-            group.rules.sort_unstable();
-            group.rules.dedup();
-            Finding {
-                kind: ONE_SIDED,
-                message: one_sided_message(engine, src, dst, allowing, &group),
-            }
+}
+
+/// Edges that one side explicitly allows (a rule of an isolating policy admits them) and the
+/// other side denies, one finding per allowing rule set and denying policy set, in the order
+/// of their first edge. An edge whose allowing side is not isolated at all is the ordinary
+/// default deny of the other side, not a finding.
+fn one_sided(engine: &Engine<'_>) -> Vec<Finding> {
+    let mut order: BTreeMap<OneSidedKey, usize> = BTreeMap::new();
+    let mut groups: Vec<(OneSidedKey, OneSided)> = Vec::new();
+    for edge in engine.edges() {
+        let Some(key) = one_sided_key(engine, edge) else {
+            continue;
+        };
+        let at = *order.entry(key.clone()).or_insert_with(|| {
+            groups.push((key, OneSided::default()));
+            groups.len() - 1
+        });
+        groups[at].1.add(edge);
+    }
+    let findings = groups
+        .iter()
+        .map(|(key, group)| one_sided_message(engine, key, group));
+    findings
+        .map(|message| Finding {
+            kind: ONE_SIDED,
+            message,
         })
         .collect()
 }
 
-fn one_sided_message(
-    engine: &Engine<'_>,
-    src: PodIndex,
-    dst: PodIndex,
-    allowing: Direction,
-    group: &OneSided,
-) -> String {
-    let rules: Vec<String> = group.rules.iter().map(|&r| engine.rule_name(r)).collect();
-    let denied_by: Vec<String> = group
-        .denied_by
-        .iter()
-        .map(|&p| engine.policy_name(p))
-        .collect();
-    let (allowed, denied) = match allowing {
-        Direction::Egress => (
-            "the source's egress allows",
-            "the destination's ingress denies",
-        ),
-        Direction::Ingress => (
-            "the destination's ingress admits",
-            "the source's egress denies",
-        ),
+/// The group of `edge` when exactly one side allows it and that side is isolated.
+fn one_sided_key(engine: &Engine<'_>, edge: Edge) -> Option<OneSidedKey> {
+    let isolated = |d: Direction| !engine.isolated_by(edge.subject(d), d).is_empty();
+    if !Direction::BOTH.into_iter().all(isolated) {
+        return None;
+    }
+    let [ingress, egress] = Direction::BOTH.map(|d| engine.side_allows(d, edge));
+    let allowing = match (ingress, egress) {
+        (true, false) => Direction::Ingress,
+        (false, true) => Direction::Egress,
+        _ => return None,
     };
+    let rules = engine.side(allowing, edge).allowed_by;
+    let denying = allowing.opposite();
+    Some((
+        allowing,
+        rules,
+        engine.isolated_by(edge.subject(denying), denying).to_vec(),
+    ))
+}
+
+fn one_sided_message(engine: &Engine<'_>, key: &OneSidedKey, group: &OneSided) -> String {
+    let (allowing, rules, denied_by) = key;
+    let rules: Vec<String> = rules.iter().map(|&r| engine.rule_name(r)).collect();
+    let denied_by: Vec<String> = denied_by.iter().map(|&p| engine.policy_name(p)).collect();
+    let (verb, denied) = match allowing {
+        Direction::Egress => ("allows", "the destination's ingress denies"),
+        Direction::Ingress => ("admits", "the source's egress denies"),
+    };
+    let listed = group
+        .pairs
+        .iter()
+        .take(LISTED_PAIRS)
+        .map(|(src, dst, edges)| {
+            let ports: Vec<String> = edges
+                .iter()
+                .map(|e| format!("{}/{}", e.port, e.protocol))
+                .collect();
+            format!(
+                "{} -> {} {}",
+                engine.pod_name(*src),
+                engine.pod_name(*dst),
+                ports.join(", ")
+            )
+        });
+    let mut pairs = listed.collect::<Vec<_>>().join("; ");
+    let unlisted = group.pairs.len().saturating_sub(LISTED_PAIRS);
+    if unlisted > 0 {
+        let shown: usize = group
+            .pairs
+            .iter()
+            .take(LISTED_PAIRS)
+            .map(|p| p.2.len())
+            .sum();
+        let edges = group.edges - shown;
+        pairs.push_str(&format!("; and {unlisted} more pairs ({edges} edges)"));
+    }
     format!(
-        "{} -> {} {}: {allowed} them ({}) but {denied} them (isolated by {})",
-        engine.pod_name(src),
-        engine.pod_name(dst),
-        group.ports.join(", "),
+        "{} {verb} {pairs}, but {denied} them (isolated by {})",
         rules.join(", "),
         denied_by.join(", ")
     )

@@ -5,6 +5,21 @@
 //! everything in that direction. An isolated pod allows exactly the union of the matching
 //! rules of all policies that select it and isolate it in that direction. An edge is allowed
 //! only when the source's egress and the destination's ingress both allow it.
+//!
+//! A rule matches an edge when one of its peers matches the pod on the other side and one of
+//! its ports matches the edge's port and protocol; an empty peer list matches every peer and
+//! an empty port list every port and protocol. Rules of a policy in a direction it does not
+//! isolate (e.g. ingress rules under `policyTypes: [Egress]`) are ignored. A named port
+//! resolves against the destination pod's container ports, whichever side the rule is on:
+//! <https://kubernetes.io/docs/concepts/services-networking/network-policies/#behavior-of-to-and-from-selectors>
+//!
+//! # Known limitations
+//!
+//! - `ipBlock` peers are matched against pod IPs as the topology gives them. The API leaves
+//!   open whether a CNI applies them to pod traffic (before or after any NAT); the engine
+//!   says it does, as the upstream e2e suite expects.
+//! - Traffic from outside the topology (nodes, external hosts) is not modelled: every edge
+//!   is between two pods of the topology.
 
 use super::index::Index;
 use super::model::{Direction, Edge, NetworkPolicy, Pod, PodIndex, Topology};
