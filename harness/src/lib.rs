@@ -2,7 +2,9 @@
 //! NetworkPolicies say.
 
 pub mod backend;
+pub mod cli;
 pub mod engine;
+pub mod input;
 pub mod report;
 pub mod runner;
 pub mod synth;

@@ -1,0 +1,61 @@
+//! Argument definitions (clap derive), shared by every subcommand.
+
+use super::{explain, lint, plan};
+use crate::engine::model::{NetworkPolicy, Topology};
+use crate::input;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Proves, edge by edge, that a cluster's network does exactly what its NetworkPolicies say.
+#[derive(Debug, Parser)]
+#[command(name = "netpol-harness", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print every edge of the topology with the verdict the policies give it.
+    Plan(plan::Args),
+    /// Explain why the policies allow or deny one edge.
+    Explain(explain::Args),
+    /// Report intended flows the policies deny and other likely mistakes.
+    Lint(lint::Args),
+}
+
+/// The topology and policies every subcommand reads.
+#[derive(Debug, Clone, Args)]
+pub struct InputArgs {
+    /// The topology file: namespaces and pods with their labels and ports.
+    #[arg(long, value_name = "FILE")]
+    pub topology: PathBuf,
+    /// NetworkPolicy manifests: files, or directories of *.yaml/*.yml files (multi-document
+    /// files allowed).
+    #[arg(long, value_name = "PATH", num_args = 1.., required = true)]
+    pub policies: Vec<PathBuf>,
+}
+
+impl InputArgs {
+    /// Loads and validates the topology and the policies.
+    ///
+    /// # Errors
+    ///
+    /// The first input file that cannot be read or is invalid.
+    pub fn load(&self) -> Result<(Topology, Vec<NetworkPolicy>), input::Error> {
+        let topology = input::load_topology(&self.topology)?;
+        let policies = input::load_policies(&self.policies)?;
+        Ok((topology, policies))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

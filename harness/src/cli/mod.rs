@@ -1,0 +1,40 @@
+//! The `netpol-harness` command line: argument definitions and one module per subcommand.
+//!
+//! - `plan`: every edge of a topology with its verdict, as a truth table or JSON;
+//! - `explain`: why the policies allow or deny one edge;
+//! - `lint`: findings about a policy set, including intended flows it denies.
+//!
+//! Each subcommand lives in its own module with an `Args` struct and a `run` function that
+//! writes to a given output and returns an [`ExitCode`]-like [`Status`]; adding a subcommand
+//! means adding a module and a variant of [`Command`].
+//!
+//! Exit statuses: 0 success; 1 the command ran and reports a failure (lint findings with
+//! `--deny-findings`); 2 bad input (an unreadable or invalid file, a bad argument).
+//!
+//! [`ExitCode`]: std::process::ExitCode
+
+mod args;
+mod error;
+pub mod explain;
+pub mod lint;
+pub mod plan;
+mod table;
+
+pub use args::{Cli, Command, InputArgs};
+pub use error::{Error, Status};
+
+use std::io::Write;
+
+/// Runs the parsed command line, writing its report to `out`.
+///
+/// # Errors
+///
+/// [`Error::Input`] when an input file cannot be loaded, [`Error::Argument`] for an
+/// argument naming something the topology lacks, [`Error::Output`] when `out` fails.
+pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Status, Error> {
+    match cli.command {
+        Command::Plan(args) => plan::run(&args, out),
+        Command::Explain(args) => explain::run(&args, out),
+        Command::Lint(args) => lint::run(&args, out),
+    }
+}
