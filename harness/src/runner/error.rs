@@ -33,13 +33,10 @@ pub enum Error {
         line: u64,
         message: String,
     },
-    /// A fixture file could not be loaded.
-    #[error("failed to load fixture {}", dir.display())]
-    Fixture {
-        dir: PathBuf,
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
+    /// A fixture's topology, policy or intent file could not be loaded; the input error
+    /// names the file, document and field.
+    #[error(transparent)]
+    Input(#[from] crate::input::Error),
     #[error(
         "{}: no fixture here (a fixture directory holds topology.yaml and policies/)",
         path.display()
@@ -95,7 +92,7 @@ impl Error {
             Error::Read { .. }
                 | Error::StepsSyntax { .. }
                 | Error::Steps { .. }
-                | Error::Fixture { .. }
+                | Error::Input(_)
                 | Error::NoFixtures { .. }
                 | Error::BackendUnavailable(_)
                 | Error::UnknownBackend(_)

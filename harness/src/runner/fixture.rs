@@ -9,8 +9,9 @@
 //! ```
 
 use super::error::{Error, Result};
-use super::steps::{ActionKind, Step};
+use super::steps::{ActionKind, Step, load_steps};
 use crate::engine::{IntentFlow, NetworkPolicy, Topology};
+use crate::input;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -41,6 +42,57 @@ pub struct Fixture {
 }
 
 impl Fixture {
+    /// Loads the fixture in `dir`: its topology, policies, intent and steps, with the
+    /// policies of every step's `apply` action read.
+    ///
+    /// # Errors
+    /// A file cannot be read or is invalid (input errors name the file, document and field),
+    /// or a step is inconsistent with the topology and policies (checked by [`Plan::new`]).
+    ///
+    /// [`Plan::new`]: super::Plan::new
+    pub fn load(dir: &Path) -> Result<Fixture> {
+        let topology_file = dir.join(TOPOLOGY_FILE);
+        let topology = input::load_topology(&topology_file)?;
+        let policies = input::load_policies(&[dir.join(POLICIES_DIR)])?;
+        let intent_file = dir.join(INTENT_FILE);
+        let intent = if intent_file.is_file() {
+            input::load_intent(&intent_file, &topology)?
+        } else {
+            Vec::new()
+        };
+        let steps_file = dir.join(STEPS_FILE);
+        let mut steps = if steps_file.is_file() {
+            load_steps(&steps_file)?
+        } else {
+            Vec::new()
+        };
+        let mut sources: Vec<PathBuf> = vec![topology_file, intent_file, steps_file.clone()];
+        sources.extend(policies.iter().map(|p| p.origin.file.clone()));
+        for step in &mut steps {
+            for action in &mut step.actions {
+                if let ActionKind::Apply { files, policies } = &mut action.kind {
+                    *policies = input::load_policies(files)?;
+                    sources.extend(policies.iter().map(|p| p.origin.file.clone()));
+                }
+            }
+        }
+        sources.dedup();
+        let texts = sources.iter().map(|path| std::fs::read(path).unwrap_or_default());
+        let name = dir.file_name().map_or_else(
+            || dir.display().to_string(),
+            |name| name.to_string_lossy().into_owned(),
+        );
+        Ok(Fixture {
+            name,
+            dir: dir.to_owned(),
+            topology,
+            policies,
+            intent,
+            steps,
+            source_hash: fnv1a_hex(texts),
+        })
+    }
+
     /// A fixture built in memory (tests, generated topologies); its hash covers the values.
     pub fn new(name: &str, topology: Topology, policies: Vec<NetworkPolicy>) -> Self {
         let source_hash = fnv1a_hex([format!("{topology:?}"), format!("{policies:?}")]);
