@@ -86,3 +86,13 @@ pub struct ProbeResult {
     #[serde(default)]
     pub detail: String,
 }
+
+/// The JSON body with which the agent's HTTP server answers `GET /`, naming the pod it runs in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdentityBody {
+    /// `namespace/name` of the pod.
+    pub pod: String,
+    /// The port that answered.
+    #[serde(default)]
+    pub port: u16,
+}

@@ -1,0 +1,31 @@
+//! Real servers for the ports the agent does not serve itself, and the agent as a child
+//! process: for the local backend (which runs each pod in a network namespace) and for tests.
+//!
+//! | function | binary | apt package |
+//! |---|---|---|
+//! | [`start_postgres`] (and [`PostgresTemplate`] to initdb once) | `/usr/lib/postgresql/15/bin/postgres` | `postgresql` |
+//! | [`start_redis`] | `redis-server` | `redis-server` |
+//! | [`start_dnsmasq`] | `dnsmasq` | `dnsmasq` |
+//! | [`start_agent`] | `netpol-probe serve` | (this crate) |
+//!
+//! Every start function takes an optional network namespace name: the child enters
+//! `/run/netns/NAME` between fork and exec (`setns`, so root is needed), and the readiness
+//! check runs from inside the same namespace. Each waits until the server really answers (a
+//! `SELECT 1`, a `PING`, a DNS query, the agent's ready file) and returns a [`ServerGuard`]
+//! that stops the process group when dropped. The functions are async and independent, so
+//! the servers of many pods can start concurrently (`futures::future::try_join_all`).
+//!
+//! Each server gets a fresh working directory under the system temp dir (data, sockets, pid
+//! and log files), removed when its guard is dropped.
+
+mod agent;
+mod dnsmasq;
+mod postgres;
+mod process;
+mod redis;
+
+pub use agent::{AgentOptions, start_agent};
+pub use dnsmasq::{DnsmasqOptions, start_dnsmasq};
+pub use postgres::{PostgresOptions, PostgresTemplate, start_postgres};
+pub use process::{Error, ServerGuard, WorkDir};
+pub use redis::{RedisOptions, start_redis};

@@ -1,0 +1,173 @@
+//! The Postgres, Redis and DNS checks against real servers started by `servers`, on loopback
+//! and inside a network namespace.
+
+use crate::common::{TestNetns, free_addr, privileged, probe, target};
+use netpol_probes::servers::{
+    DnsmasqOptions, PostgresOptions, PostgresTemplate, RedisOptions, start_dnsmasq, start_postgres,
+    start_redis,
+};
+use netpol_probes::spec::{Check, Protocol};
+use netpol_probes::wire::Outcome;
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::time::Instant;
+
+#[tokio::test]
+async fn postgres_check_connects_to_a_real_postgres_with_and_without_a_template() {
+    let started = Instant::now();
+    let fresh = start_postgres(&PostgresOptions::new(free_addr()))
+        .await
+        .unwrap();
+    let initdb_and_start = started.elapsed();
+    let result = probe(&target("pg", fresh.addr(), Protocol::Tcp, Check::Postgres)).await;
+    assert_eq!(result.outcome, Outcome::Connected, "{result:?}");
+    assert_eq!(result.detail, "SELECT 1 answered");
+
+    let template = PostgresTemplate::create(Path::new("/usr/lib/postgresql/15/bin"))
+        .await
+        .unwrap();
+    let mut options = PostgresOptions::new(free_addr());
+    options.template = Some(template.data_dir());
+    options.cluster_name = Some("x/a".to_owned());
+    let started = Instant::now();
+    let copied = start_postgres(&options).await.unwrap();
+    let copy_and_start = started.elapsed();
+    let result = probe(&target("pg", copied.addr(), Protocol::Tcp, Check::Postgres)).await;
+    assert_eq!(result.outcome, Outcome::Connected, "{result:?}");
+    eprintln!(
+        "postgres: initdb+start {initdb_and_start:?}, template copy+start {copy_and_start:?}"
+    );
+
+    let dir = copied.dir().to_owned();
+    drop(copied);
+    assert!(
+        !dir.exists(),
+        "the work dir {} outlived its server",
+        dir.display()
+    );
+    let refused = probe(&target(
+        "pg",
+        options.listen,
+        Protocol::Tcp,
+        Check::Postgres,
+    ))
+    .await;
+    assert_eq!(refused.outcome, Outcome::Refused, "{refused:?}");
+}
+
+#[tokio::test]
+async fn postgres_check_counts_an_authentication_error_as_reached() {
+    let pg = start_postgres(&PostgresOptions::new(free_addr()))
+        .await
+        .unwrap();
+    let hba = pg.dir().join("data/pg_hba.conf");
+    std::fs::write(&hba, "local all all trust\nhost all all all reject\n").unwrap();
+    // SIGHUP makes Postgres reload pg_hba.conf; the reload takes a moment.
+    let pid = nix::unistd::Pid::from_raw(pg.pid() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).unwrap();
+    let deadline = Instant::now() + std::time::Duration::from_secs(5);
+    let result = loop {
+        let result = probe(&target("pg", pg.addr(), Protocol::Tcp, Check::Postgres)).await;
+        if result.detail.contains("28000") || Instant::now() > deadline {
+            break result;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(result.outcome, Outcome::Connected, "{result:?}");
+    assert!(
+        result.detail.starts_with("server answered 28000"),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn redis_check_connects_to_a_real_redis_and_http_against_it_is_a_protocol_error() {
+    let redis = start_redis(&RedisOptions::new(free_addr())).await.unwrap();
+    let result = probe(&target("redis", redis.addr(), Protocol::Tcp, Check::Redis)).await;
+    assert_eq!(result.outcome, Outcome::Connected, "{result:?}");
+    assert_eq!(result.detail, "PONG");
+    let http = probe(&target("http", redis.addr(), Protocol::Tcp, Check::Http)).await;
+    assert_eq!(http.outcome, Outcome::ProtocolError, "{http:?}");
+    let ws = probe(&target("ws", redis.addr(), Protocol::Tcp, Check::Websocket)).await;
+    assert_eq!(ws.outcome, Outcome::ProtocolError, "{ws:?}");
+}
+
+fn dnsmasq_options(listen: SocketAddr) -> DnsmasqOptions {
+    let mut options = DnsmasqOptions::new(listen);
+    let ips: Vec<IpAddr> = vec!["10.96.0.1".parse().unwrap(), "fd00::1".parse().unwrap()];
+    options
+        .records
+        .insert("kubernetes.default.svc.cluster.local".to_owned(), ips);
+    options
+}
+
+#[tokio::test]
+async fn dns_check_connects_to_dnsmasq_over_udp_and_tcp() {
+    let dns = start_dnsmasq(&dnsmasq_options(free_addr())).await.unwrap();
+    for protocol in [Protocol::Udp, Protocol::Tcp] {
+        let known = probe(&target("dns", dns.addr(), protocol, Check::Dns)).await;
+        assert_eq!(known.outcome, Outcome::Connected, "{protocol}: {known:?}");
+        assert!(known.detail.starts_with("NOERROR, 1 answers"), "{known:?}");
+
+        let mut unknown = target("dns", dns.addr(), protocol, Check::Dns);
+        unknown.dns_name = Some("nothing.x.svc.cluster.local.".to_owned());
+        let unknown = probe(&unknown).await;
+        assert_eq!(
+            unknown.outcome,
+            Outcome::Connected,
+            "{protocol}: {unknown:?}"
+        );
+        assert!(unknown.detail.starts_with("NXDOMAIN"), "{unknown:?}");
+
+        let mut outside = target("dns", dns.addr(), protocol, Check::Dns);
+        outside.dns_name = Some("example.org.".to_owned());
+        let outside = probe(&outside).await;
+        assert_eq!(
+            outside.outcome,
+            Outcome::ProtocolError,
+            "{protocol}: {outside:?}"
+        );
+    }
+    let redis_check = probe(&target("redis", dns.addr(), Protocol::Tcp, Check::Redis)).await;
+    assert_ne!(redis_check.outcome, Outcome::Connected, "{redis_check:?}");
+}
+
+#[tokio::test]
+async fn servers_started_in_a_network_namespace_answer_only_there() {
+    if !privileged("servers_started_in_a_network_namespace_answer_only_there") {
+        return;
+    }
+    let netns = TestNetns::new();
+    // 127.0.0.1 in the namespace is not ours: only a probe from inside can reach it.
+    let redis_addr: SocketAddr = "127.0.0.1:6379".parse().unwrap();
+    let dns_addr: SocketAddr = "127.0.0.1:53".parse().unwrap();
+    let pg_addr: SocketAddr = "127.0.0.1:5432".parse().unwrap();
+    let mut redis = RedisOptions::new(redis_addr);
+    redis.netns = Some(netns.name.clone());
+    let mut dns = dnsmasq_options(dns_addr);
+    dns.netns = Some(netns.name.clone());
+    let mut pg = PostgresOptions::new(pg_addr);
+    pg.netns = Some(netns.name.clone());
+    let (redis, dns, pg) = tokio::try_join!(
+        start_redis(&redis),
+        start_dnsmasq(&dns),
+        start_postgres(&pg)
+    )
+    .unwrap();
+    for (guard, protocol, check) in [
+        (&redis, Protocol::Tcp, Check::Redis),
+        (&dns, Protocol::Udp, Check::Dns),
+        (&dns, Protocol::Tcp, Check::Dns),
+        (&pg, Protocol::Tcp, Check::Postgres),
+    ] {
+        let inside = netns
+            .probe(target("in", guard.addr(), protocol, check))
+            .await;
+        assert_eq!(
+            inside.outcome,
+            Outcome::Connected,
+            "{check}/{protocol}: {inside:?}"
+        );
+    }
+    drop((redis, dns, pg));
+}
