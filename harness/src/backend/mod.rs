@@ -4,7 +4,7 @@
 //! ports), *applies* a set of [`NetworkPolicy`]s to its data plane, and runs *probes* from a
 //! source pod: one batch of [`Target`]s per call, executed by `netpol-probe probe` inside the
 //! pod, returning one [`ProbeResult`] per target. The runner is generic over [`Backend`] so
-//! the same conformance run works on the local backend (network namespaces and
+//! the same conformance run works on the [`local`] backend (network namespaces and
 //! nftables on this machine) and on a Kubernetes cluster.
 //!
 //! Errors a backend returns are *infrastructure errors*: the harness could not test. What a
@@ -13,11 +13,15 @@
 //!
 //! [`Outcome`]: netpol_probes::wire::Outcome
 
+pub mod local;
+
 use crate::engine::{Labels, NetworkPolicy, PodIndex, Topology};
 use netpol_probes::wire::{ProbeResult, Target};
 use std::future::Future;
 use std::net::IpAddr;
 use std::path::PathBuf;
+
+pub use local::{LocalBackend, LocalConfig};
 
 /// Why a backend could not do what the runner asked.
 ///

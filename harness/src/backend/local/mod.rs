@@ -1,0 +1,790 @@
+//! The local backend: pods as network namespaces on this machine, policies compiled to
+//! nftables, real servers inside.
+//!
+//! # Network
+//! A *node* namespace (`nph-<runid>-node`) is the router. Each pod gets a namespace joined to
+//! the node by a veth pair (node side `nph-<runid>-<index>`, pod side `eth0`) with its
+//! topology address as a /32, a default route through the link-local next hop 169.254.1.1
+//! and a /32 route per pod in the node, as Calico does. Both ends carry static neighbour
+//! entries, which replaces proxy ARP. Nothing lives in the root namespace and the node has
+//! no default route, so test traffic never leaves the run's namespaces.
+//!
+//! Links are made with two `ip -batch` runs (namespaces and veths from the root namespace,
+//! then the node's routes) plus one `ip -n <pod> -batch` per pod, all started at once; no
+//! `ip netns exec` is needed: commands enter a namespace with `setns` before `exec`.
+//!
+//! # Policies
+//! [`nft`] compiles the policies to one `inet` table (`nph-<runid>`) in the node namespace,
+//! loaded with `nft -f -`. The text format was chosen over the `nftables` crate: the crate
+//! drives the same `nft` binary (through JSON), so it is not faster and brings no stronger
+//! atomicity, while the text is what `nft list table` shows a user debugging a run and what
+//! unit tests can read. A whole table is replaced in one transaction, so a policy change
+//! never opens a window. After each change the node's conntrack table is flushed (through
+//! ctnetlink, no `conntrack` tool needed): otherwise a UDP flow a previous policy set
+//! allowed would keep passing as "established" for 30 s or more, and convergence checks
+//! would see stale allows.
+//!
+//! The `provided` DNS pod (CoreDNS in a cluster) is deployed like any pod and serves DNS
+//! with dnsmasq; the kube-dns Service address (10.96.0.10 by default) is DNATed to it in the
+//! node's prerouting, and [`Backend::address`] returns that address for it.
+//!
+//! # Cleanup
+//! Every resource is named `nph-<runid>...` and recorded in a state file before it exists
+//! ([`state`]). [`LocalBackend::teardown`], dropping the backend (also on panic), and the
+//! signal handler of [`LocalBackend::install_signal_cleanup`] remove it; [`clean`] removes
+//! what killed runs left.
+//!
+//! # Known limitations
+//! - IPv4 only: IPv6 pods are refused before anything is created.
+//! - Servers are plain child processes of the harness: a pod's "containers" share the
+//!   machine's filesystem and users.
+
+pub mod netns;
+pub mod nft;
+pub mod preflight;
+mod selector;
+pub mod servers;
+pub mod state;
+
+pub use nft::Faults;
+pub use state::{Report, clean};
+
+use self::netns::{GATEWAY, NODE_MAC, Names};
+use self::servers::{PodServers, Server, Workdir};
+use self::state::RunState;
+use super::{Backend, BackendError};
+use crate::engine::{Cidr, Labels, NAMESPACE_NAME_LABEL, NetworkPolicy, PodIndex, Topology};
+use netpol_probes::spec::{Check, PortSpec};
+use netpol_probes::wire::{ProbeResult, Target};
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// The kube-dns Service address pods use, DNATed to the `provided` DNS pod.
+pub const DNS_SERVICE_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 10);
+
+/// The default pod CIDR (the topology parser assigns pod addresses from it).
+pub const DEFAULT_POD_CIDR: Cidr = Cidr {
+    addr: IpAddr::V4(Ipv4Addr::new(10, 244, 0, 0)),
+    prefix: 16,
+};
+
+/// A host outside the cluster (not a pod: no policy selects it), for `ipBlock` tests. It
+/// runs the agent on its ports and can be probed from and to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExternalHost {
+    /// Short name (part of its namespace's name).
+    pub name: String,
+    /// Must lie outside the pod CIDR, e.g. in 192.0.2.0/24 (TEST-NET-1).
+    pub ip: Ipv4Addr,
+    pub ports: Vec<PortSpec>,
+}
+
+/// How to run the local backend.
+#[derive(Debug, Clone)]
+pub struct LocalConfig {
+    /// The run id (5 characters `[a-z0-9]`); random when `None`.
+    pub run_id: Option<String>,
+    /// Checked against the machine's addresses before anything is created.
+    pub pod_cidr: Cidr,
+    pub dns_service_ip: Ipv4Addr,
+    /// Data-plane bugs to inject (none by default).
+    pub faults: Faults,
+    /// The `netpol-probe` binary; found automatically when `None` (see [`find_probe_bin`]).
+    pub probe_bin: Option<PathBuf>,
+    pub external_hosts: Vec<ExternalHost>,
+    /// How long pods may take to become ready.
+    pub ready_timeout: Duration,
+}
+
+impl Default for LocalConfig {
+    fn default() -> Self {
+        LocalConfig {
+            run_id: None,
+            pod_cidr: DEFAULT_POD_CIDR,
+            dns_service_ip: DNS_SERVICE_IP,
+            faults: Faults::default(),
+            probe_bin: None,
+            external_hosts: Vec::new(),
+            ready_timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+/// Where the `netpol-probe` binary is: `NETPOL_PROBE_BIN`, else beside the running
+/// executable or in its parent directory (tests run from `target/<profile>/deps`).
+///
+/// # Errors
+/// [`BackendError::ProbeBinaryMissing`], listing where it looked.
+pub fn find_probe_bin() -> Result<PathBuf, BackendError> {
+    if let Some(path) = std::env::var_os("NETPOL_PROBE_BIN") {
+        return Ok(PathBuf::from(path));
+    }
+    let mut looked_at = Vec::new();
+    if let Ok(exe) = std::env::current_exe() {
+        for dir in exe.ancestors().skip(1).take(2) {
+            let candidate = dir.join("netpol-probe");
+            if candidate.is_file() {
+                return Ok(candidate);
+            }
+            looked_at.push(candidate);
+        }
+    }
+    Err(BackendError::ProbeBinaryMissing { looked_at })
+}
+
+/// A new random run id: 5 characters of `[a-z0-9]`.
+pub fn new_run_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    hasher.write_u32(std::process::id());
+    let mut n = hasher.finish();
+    (0..5)
+        .map(|_| {
+            let c = b"abcdefghijklmnopqrstuvwxyz0123456789"[(n % 36) as usize];
+            n /= 36;
+            c as char
+        })
+        .collect()
+}
+
+/// Measured durations of the last deploy, for benchmarks.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct DeployTimings {
+    pub preflight: Duration,
+    /// Namespaces, veths, addresses, routes, forwarding.
+    pub network: Duration,
+    /// Loading the empty policy table.
+    pub nftables: Duration,
+    /// Starting every server and waiting until all are ready (includes Postgres initdb).
+    pub servers: Duration,
+    pub total: Duration,
+}
+
+/// The local backend. See the [module docs](self).
+pub struct LocalBackend {
+    config: LocalConfig,
+    names: Names,
+    topology: Topology,
+    policies: Vec<NetworkPolicy>,
+    /// Set once deploy starts creating things.
+    state: Option<RunState>,
+    probe_bin: PathBuf,
+    servers: Vec<Server>,
+    dns: Option<(PodIndex, nft::DnsService)>,
+    /// Bumped on every policy change, so a late enforcement never overrides a newer one.
+    generation: Arc<AtomicU64>,
+    timings: DeployTimings,
+}
+
+impl LocalBackend {
+    /// A backend that has created nothing yet.
+    pub fn new(config: LocalConfig) -> Self {
+        let run_id = config.run_id.clone().unwrap_or_else(new_run_id);
+        LocalBackend {
+            names: Names::new(&run_id),
+            config,
+            topology: Topology::default(),
+            policies: Vec::new(),
+            state: None,
+            probe_bin: PathBuf::new(),
+            servers: Vec::new(),
+            dns: None,
+            generation: Arc::new(AtomicU64::new(0)),
+            timings: DeployTimings::default(),
+        }
+    }
+
+    pub fn run_id(&self) -> &str {
+        &self.names.run_id
+    }
+
+    /// The names of this run's namespaces and interfaces.
+    pub fn names(&self) -> &Names {
+        &self.names
+    }
+
+    /// The topology as deployed, with label changes applied.
+    pub fn topology(&self) -> &Topology {
+        &self.topology
+    }
+
+    /// The network namespace of pod `pod`.
+    pub fn pod_netns(&self, pod: PodIndex) -> String {
+        let p = &self.topology.pods[pod];
+        self.names.pod(pod, &p.namespace, &p.name)
+    }
+
+    /// The network namespace of external host `host` (index into the config's list).
+    pub fn external_netns(&self, host: usize) -> String {
+        self.names.external(&self.config.external_hosts[host].name)
+    }
+
+    pub fn timings(&self) -> DeployTimings {
+        self.timings
+    }
+
+    /// The nftables table currently loaded, as `nft list table` shows it.
+    ///
+    /// # Errors
+    /// When nothing is deployed or `nft` fails.
+    pub fn ruleset(&self) -> Result<String, BackendError> {
+        self.state.as_ref().ok_or(BackendError::NotDeployed)?;
+        let mut command = std::process::Command::new("nft");
+        command.args(["list", "table", "inet", &self.names.run()]);
+        netns::enter_in_child(&mut command, netns::open_netns(&self.names.node())?);
+        netns::run_with_input(command, "")
+    }
+
+    /// Removes every run of this process when the process gets SIGINT or SIGTERM, then exits
+    /// with 130 or 143. Call once, inside a Tokio runtime, before deploying; runs still
+    /// alive at the signal are removed even though their backends cannot be reached.
+    ///
+    /// # Errors
+    /// When the signal handlers cannot be installed.
+    pub fn install_signal_cleanup() -> Result<(), BackendError> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let io = |source| BackendError::Io {
+            action: "install signal handlers".into(),
+            source,
+        };
+        let mut interrupt = signal(SignalKind::interrupt()).map_err(io)?;
+        let mut terminate = signal(SignalKind::terminate()).map_err(io)?;
+        tokio::spawn(async move {
+            let code = tokio::select! {
+                _ = interrupt.recv() => 130,
+                _ = terminate.recv() => 143,
+            };
+            tracing::warn!("interrupted: removing this process's local runs");
+            state::remove_registered();
+            std::process::exit(code);
+        });
+        Ok(())
+    }
+
+    /// Runs a batch of probes from external host `host`.
+    ///
+    /// # Errors
+    /// As [`Backend::probe`].
+    pub async fn probe_from_external(
+        &self,
+        host: usize,
+        targets: &[Target],
+    ) -> Result<Vec<ProbeResult>, BackendError> {
+        let netns = self.external_netns(host);
+        self.probe_in(&netns, &self.config.external_hosts[host].name, targets)
+            .await
+    }
+
+    fn deploy_sync(&mut self, topology: &Topology) -> Result<(), BackendError> {
+        let start = Instant::now();
+        if self.state.is_some() {
+            return Err(BackendError::Unsupported(
+                "deploy called twice on one backend".into(),
+            ));
+        }
+        let programs = self.preflight(topology)?;
+        self.topology = topology.clone();
+        self.dns = self.dns_service();
+        let workdir = Workdir {
+            root: std::env::temp_dir().join(self.names.run()),
+        };
+        let mut namespaces = vec![self.names.node()];
+        namespaces.extend((0..topology.pods.len()).map(|i| self.pod_netns(i)));
+        namespaces.extend(
+            self.config
+                .external_hosts
+                .iter()
+                .map(|h| self.names.external(&h.name)),
+        );
+        let state = RunState::new(self.run_id(), namespaces, workdir.root.clone());
+        state.save()?;
+        state::register(&state);
+        self.state = Some(state);
+        self.timings.preflight = start.elapsed();
+
+        std::fs::create_dir_all(&workdir.root).map_err(|source| BackendError::Io {
+            action: format!("create {}", workdir.root.display()),
+            source,
+        })?;
+        // initdb is the slowest step (about 0.8 s): it runs while the network is built.
+        let initdb = match &programs.initdb {
+            Some(initdb) => Some(servers::start_initdb(initdb, &workdir)?),
+            None => None,
+        };
+        let network_start = Instant::now();
+        self.build_network()?;
+        self.timings.network = network_start.elapsed();
+        let nft_start = Instant::now();
+        self.load_policies(&[])?;
+        self.timings.nftables = nft_start.elapsed();
+
+        let servers_start = Instant::now();
+        let hosts = servers::dns_hosts(&self.topology, IpAddr::V4(Ipv4Addr::new(10, 96, 0, 1)));
+        std::fs::write(workdir.dns_hosts(), hosts).map_err(|source| BackendError::Io {
+            action: "write the DNS hosts file".into(),
+            source,
+        })?;
+        if let Some(initdb) = initdb {
+            servers::finish_initdb(initdb, &workdir)?;
+        }
+        self.start_servers(&workdir, &programs)?;
+        self.wait_ready(&workdir)?;
+        self.timings.servers = servers_start.elapsed();
+        self.timings.total = start.elapsed();
+        tracing::debug!(run = %self.run_id(), timings = ?self.timings, "local deploy done");
+        Ok(())
+    }
+
+    fn preflight(&mut self, topology: &Topology) -> Result<preflight::Programs, BackendError> {
+        preflight::privileges()?;
+        preflight::address_families(topology)?;
+        let programs = preflight::programs(topology)?;
+        self.probe_bin = match &self.config.probe_bin {
+            Some(path) => path.clone(),
+            None => find_probe_bin()?,
+        };
+        let mut used: Vec<(String, IpAddr)> = topology
+            .pods
+            .iter()
+            .map(|p| (format!("pod {}", p.id()), p.ip))
+            .collect();
+        used.extend(
+            self.config
+                .external_hosts
+                .iter()
+                .map(|h| (format!("external host {}", h.name), IpAddr::V4(h.ip))),
+        );
+        used.push((
+            "the DNS Service address".into(),
+            IpAddr::V4(self.config.dns_service_ip),
+        ));
+        preflight::overlaps(&used, Some(self.config.pod_cidr))?;
+        Ok(programs)
+    }
+
+    /// The first `provided` pod serving DNS stands behind the kube-dns Service address.
+    fn dns_service(&self) -> Option<(PodIndex, nft::DnsService)> {
+        self.topology.pods.iter().enumerate().find_map(|(i, pod)| {
+            let serves_dns = pod.ports.iter().any(|p| p.effective_check() == Check::Dns);
+            let IpAddr::V4(pod_ip) = pod.ip else {
+                return None;
+            };
+            (pod.provided && serves_dns).then_some((
+                i,
+                nft::DnsService {
+                    service_ip: self.config.dns_service_ip,
+                    pod_ip,
+                },
+            ))
+        })
+    }
+
+    /// Every (namespace, node-side link, address) of the run's pods and external hosts.
+    fn endpoints(&self) -> Vec<(String, String, Ipv4Addr)> {
+        let pods = self.topology.pods.iter().enumerate().map(|(i, pod)| {
+            let IpAddr::V4(ip) = pod.ip else {
+                unreachable!("preflight refuses IPv6 pods")
+            };
+            (self.pod_netns(i), self.names.pod_link(i), ip)
+        });
+        let external = self
+            .config
+            .external_hosts
+            .iter()
+            .enumerate()
+            .map(|(i, host)| {
+                (
+                    self.names.external(&host.name),
+                    self.names.external_link(i),
+                    host.ip,
+                )
+            });
+        pods.chain(external).collect()
+    }
+
+    fn build_network(&self) -> Result<(), BackendError> {
+        let node = self.names.node();
+        let endpoints = self.endpoints();
+        let mut root = format!("netns add {node}\n");
+        for (ns, _, _) in &endpoints {
+            root.push_str(&format!("netns add {ns}\n"));
+        }
+        for (ns, link, ip) in &endpoints {
+            root.push_str(&format!(
+                "link add {link} netns {node} address {NODE_MAC} type veth peer name eth0 \
+                 netns {ns} address {}\n",
+                netns::pod_mac(*ip)
+            ));
+        }
+        netns::ip_batch(None, &root)?;
+        netns::in_netns(&node, || netns::write_net_sysctl("ipv4/ip_forward", "1"))?;
+        let mut node_script = String::from("link set lo up\n");
+        for (_, link, ip) in &endpoints {
+            node_script.push_str(&format!(
+                "link set {link} up\nroute add {ip}/32 dev {link}\n\
+                 neigh replace {ip} lladdr {} dev {link} nud permanent\n",
+                netns::pod_mac(*ip)
+            ));
+        }
+        let mut children = vec![(node.clone(), netns::spawn_ip_batch(&node, &node_script)?)];
+        for (ns, _, ip) in &endpoints {
+            let script = format!(
+                "link set lo up\nlink set eth0 up\naddr add {ip}/32 dev eth0\n\
+                 neigh replace {GATEWAY} lladdr {NODE_MAC} dev eth0 nud permanent\n\
+                 route add {GATEWAY} dev eth0 scope link\n\
+                 route add default via {GATEWAY} dev eth0 src {ip}\n"
+            );
+            children.push((ns.clone(), netns::spawn_ip_batch(ns, &script)?));
+        }
+        let mut first_error = None;
+        for (ns, child) in children {
+            if let Err(e) = netns::wait_batch(&ns, child) {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    fn start_servers(
+        &mut self,
+        workdir: &Workdir,
+        programs: &preflight::Programs,
+    ) -> Result<(), BackendError> {
+        for index in 0..self.topology.pods.len() {
+            let netns = self.pod_netns(index);
+            let pod = &self.topology.pods[index];
+            let started = PodServers {
+                index,
+                pod,
+                netns: &netns,
+                workdir,
+                programs,
+                probe_bin: &self.probe_bin,
+            }
+            .start()?;
+            self.servers.extend(started);
+        }
+        for (i, host) in self.config.external_hosts.iter().enumerate() {
+            let pod = crate::engine::Pod {
+                name: host.name.clone(),
+                namespace: "external".into(),
+                labels: Labels::new(),
+                ip: IpAddr::V4(host.ip),
+                provided: false,
+                ports: host.ports.clone(),
+            };
+            let netns = self.names.external(&host.name);
+            let started = PodServers {
+                index: self.topology.pods.len() + i,
+                pod: &pod,
+                netns: &netns,
+                workdir,
+                programs,
+                probe_bin: &self.probe_bin,
+            }
+            .start()?;
+            self.servers.extend(started);
+        }
+        Ok(())
+    }
+
+    /// Waits for every pod (in parallel): its servers' TCP ports accept and its agent wrote
+    /// its ready file.
+    fn wait_ready(&mut self, workdir: &Workdir) -> Result<(), BackendError> {
+        let deadline = Instant::now() + self.config.ready_timeout;
+        let mut waits = Vec::new();
+        let external = self
+            .config
+            .external_hosts
+            .iter()
+            .map(|h| (h.name.clone(), h.ip, vec![]));
+        let pods = self.topology.pods.iter().map(|p| {
+            let IpAddr::V4(ip) = p.ip else {
+                unreachable!("preflight refuses IPv6 pods")
+            };
+            (p.id(), ip, servers::tcp_server_ports(p))
+        });
+        let endpoints = self.endpoints();
+        for (index, ((id, ip, ports), (ns, _, _))) in
+            pods.chain(external).zip(endpoints).enumerate()
+        {
+            let ready = workdir.ready_file(index);
+            waits.push((
+                id,
+                std::thread::spawn(move || {
+                    servers::wait_ready(&ns, IpAddr::V4(ip), ports, ready, deadline)
+                }),
+            ));
+        }
+        let mut failures = Vec::new();
+        for (id, wait) in waits {
+            if let Err(detail) = wait.join().unwrap_or_else(|_| Err("panicked".into())) {
+                failures.push((id, detail));
+            }
+        }
+        let Some((pod, detail)) = failures.into_iter().next() else {
+            return Ok(());
+        };
+        let exited: Vec<String> = self
+            .servers
+            .iter_mut()
+            .filter_map(|s| {
+                s.exited()
+                    .map(|status| format!("{} exited ({status})", s.what))
+            })
+            .collect();
+        let detail = if exited.is_empty() {
+            format!("{detail} (logs in {})", workdir.root.display())
+        } else {
+            format!(
+                "{detail}; {} (logs in {})",
+                exited.join("; "),
+                workdir.root.display()
+            )
+        };
+        Err(BackendError::NotReady { pod, detail })
+    }
+
+    /// Compiles and loads `policies` against the current topology, then flushes conntrack.
+    fn load_policies(&self, policies: &[NetworkPolicy]) -> Result<(), BackendError> {
+        let table = self.names.run();
+        let no_faults = Faults::default();
+        let input = nft::Input {
+            table: &table,
+            topology: &self.topology,
+            policies,
+            faults: if policies.is_empty() {
+                &no_faults
+            } else {
+                &self.config.faults
+            },
+            dns: self.dns.map(|(_, dns)| dns),
+        };
+        load_script(&self.names.node(), &nft::replace_script(&input))
+    }
+
+    /// Enforces `self.policies`, now or, with the `late-enforcement` fault, after its delay.
+    fn enforce(&self) -> Result<(), BackendError> {
+        let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        let Some(delay) = self.config.faults.late_enforcement else {
+            return self.load_policies(&self.policies);
+        };
+        let table = self.names.run();
+        let input = nft::Input {
+            table: &table,
+            topology: &self.topology,
+            policies: &self.policies,
+            faults: &self.config.faults,
+            dns: self.dns.map(|(_, dns)| dns),
+        };
+        let script = nft::replace_script(&input);
+        let node = self.names.node();
+        let current = Arc::clone(&self.generation);
+        std::thread::spawn(move || {
+            std::thread::sleep(delay);
+            if current.load(Ordering::SeqCst) == generation {
+                if let Err(error) = load_script(&node, &script) {
+                    tracing::warn!(%error, "late enforcement failed");
+                }
+            }
+        });
+        Ok(())
+    }
+
+    async fn probe_in(
+        &self,
+        netns: &str,
+        who: &str,
+        targets: &[Target],
+    ) -> Result<Vec<ProbeResult>, BackendError> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        self.state.as_ref().ok_or(BackendError::NotDeployed)?;
+        let failed = |detail: String| BackendError::Probe {
+            pod: who.to_owned(),
+            detail,
+        };
+        let input = serde_json::to_vec(targets).expect("targets serialize");
+        let ns_file = netns::open_netns(netns)?;
+        let mut command = tokio::process::Command::new(&self.probe_bin);
+        command
+            .arg("probe")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        // SAFETY: only setns(2), async-signal-safe, on a descriptor the closure owns.
+        unsafe {
+            command.pre_exec(move || {
+                use std::os::fd::AsRawFd;
+                if libc::setns(ns_file.as_raw_fd(), libc::CLONE_NEWNET) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut child = command.spawn().map_err(|source| BackendError::Spawn {
+            program: self.probe_bin.display().to_string(),
+            source,
+        })?;
+        let mut stdin = child.stdin.take().expect("stdin is piped");
+        let mut stdout = child.stdout.take().expect("stdout is piped");
+        let mut stderr = child.stderr.take().expect("stderr is piped");
+        let longest = targets.iter().map(|t| t.timeout_ms).max().unwrap_or(0);
+        let limit = Duration::from_millis(longest * 2) + Duration::from_secs(10);
+        let run = async {
+            let write = async {
+                stdin.write_all(&input).await?;
+                stdin.shutdown().await
+            };
+            let (mut out, mut err) = (Vec::new(), Vec::new());
+            let (w, o, e) = tokio::join!(
+                write,
+                stdout.read_to_end(&mut out),
+                stderr.read_to_end(&mut err)
+            );
+            let _ = w;
+            o?;
+            e?;
+            let status = child.wait().await?;
+            Ok::<_, std::io::Error>((status, out, err))
+        };
+        let (status, out, err) = tokio::time::timeout(limit, run)
+            .await
+            .map_err(|_| failed(format!("no answer within {limit:?}")))?
+            .map_err(|e| failed(e.to_string()))?;
+        if !status.success() {
+            return Err(failed(format!(
+                "netpol-probe probe exited ({status}): {}",
+                String::from_utf8_lossy(&err).trim()
+            )));
+        }
+        let results: Vec<ProbeResult> = String::from_utf8_lossy(&out)
+            .lines()
+            .filter(|line| !line.trim().is_empty())
+            .map(serde_json::from_str)
+            .collect::<Result<_, _>>()
+            .map_err(|e| failed(format!("unreadable result line: {e}")))?;
+        if let Some(missing) = targets
+            .iter()
+            .find(|t| !results.iter().any(|r| r.id == t.id))
+        {
+            return Err(failed(format!("no result for target {}", missing.id)));
+        }
+        Ok(results)
+    }
+
+    fn teardown_sync(&mut self) -> Result<(), BackendError> {
+        // Dropping the guards kills and reaps the direct children; what they started
+        // (Postgres backends) is killed by namespace below.
+        self.servers.clear();
+        let Some(state) = self.state.take() else {
+            return Ok(());
+        };
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        let result = state::remove_run(&state, &mut Report::default());
+        state::deregister(&state.run_id);
+        result
+    }
+}
+
+/// Loads an nft script in namespace `node` and flushes the namespace's conntrack table.
+fn load_script(node: &str, script: &str) -> Result<(), BackendError> {
+    let mut command = std::process::Command::new("nft");
+    command.args(["-f", "-"]);
+    netns::enter_in_child(&mut command, netns::open_netns(node)?);
+    netns::run_with_input(command, script)?;
+    netns::in_netns(node, netns::flush_conntrack)
+}
+
+impl Backend for LocalBackend {
+    fn name(&self) -> &'static str {
+        "local"
+    }
+
+    async fn deploy(&mut self, topology: &Topology) -> Result<(), BackendError> {
+        let result = self.deploy_sync(topology);
+        if result.is_err() {
+            // Nothing half-built is left for the caller to remove.
+            let _ = self.teardown_sync();
+        }
+        result
+    }
+
+    async fn apply_policies(&mut self, policies: &[NetworkPolicy]) -> Result<(), BackendError> {
+        self.state.as_ref().ok_or(BackendError::NotDeployed)?;
+        self.policies = policies.to_vec();
+        self.enforce()
+    }
+
+    async fn set_pod_labels(&mut self, pod: PodIndex, labels: Labels) -> Result<(), BackendError> {
+        self.state.as_ref().ok_or(BackendError::NotDeployed)?;
+        let target = self.topology.pods.get_mut(pod).ok_or_else(|| {
+            BackendError::Unsupported(format!("pod index {pod} is not in the topology"))
+        })?;
+        target.labels = labels;
+        self.enforce()
+    }
+
+    async fn set_namespace_labels(
+        &mut self,
+        namespace: &str,
+        mut labels: Labels,
+    ) -> Result<(), BackendError> {
+        self.state.as_ref().ok_or(BackendError::NotDeployed)?;
+        labels.insert(NAMESPACE_NAME_LABEL.to_owned(), namespace.to_owned());
+        match self
+            .topology
+            .namespaces
+            .iter_mut()
+            .find(|ns| ns.name == namespace)
+        {
+            Some(ns) => ns.labels = labels,
+            None => self.topology.namespaces.push(crate::engine::Namespace {
+                name: namespace.to_owned(),
+                labels,
+            }),
+        }
+        self.enforce()
+    }
+
+    async fn probe(
+        &self,
+        src: PodIndex,
+        targets: &[Target],
+    ) -> Result<Vec<ProbeResult>, BackendError> {
+        let pod = self
+            .topology
+            .pods
+            .get(src)
+            .ok_or(BackendError::NotDeployed)?;
+        self.probe_in(&self.pod_netns(src), &pod.id(), targets)
+            .await
+    }
+
+    fn address(&self, pod: PodIndex) -> IpAddr {
+        match self.dns {
+            Some((dns_pod, dns)) if dns_pod == pod => IpAddr::V4(dns.service_ip),
+            _ => self.topology.pods[pod].ip,
+        }
+    }
+
+    async fn teardown(&mut self) -> Result<(), BackendError> {
+        self.teardown_sync()
+    }
+}
+
+impl Drop for LocalBackend {
+    fn drop(&mut self) {
+        if let Err(error) = self.teardown_sync() {
+            tracing::warn!(%error, run = %self.run_id(), "failed to remove a local run");
+        }
+    }
+}
