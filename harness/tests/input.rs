@@ -132,7 +132,9 @@ fn invalid_manifests_are_rejected_with_file_document_and_field_path() {
         (
             "wrong kind",
             manifest("  podSelector: {}\n").replace("kind: NetworkPolicy", "kind: Deployment"),
-            &["x.yaml: document 0: kind: expected kind NetworkPolicy, found \"Deployment\" (line 2)"],
+            &[
+                "x.yaml: document 0: kind: expected kind NetworkPolicy, found \"Deployment\" (line 2)",
+            ],
         ),
         (
             "wrong apiVersion",

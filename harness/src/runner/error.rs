@@ -44,6 +44,11 @@ pub enum Error {
     NoFixtures { path: PathBuf },
     #[error("backend {0:?} is not available yet: the Kubernetes backend is not built")]
     BackendUnavailable(String),
+    #[error(
+        "NETPOL_BACKEND=kube needs NETPOL_KUBE_CONTEXT: set it to the kubeconfig context to \
+         test, so that a test run never picks a cluster by itself"
+    )]
+    KubeContextMissing,
     #[error("unknown backend {0:?}: expected local or kube")]
     UnknownBackend(String),
     /// A backend call failed.
@@ -96,7 +101,20 @@ impl Error {
                 | Error::NoFixtures { .. }
                 | Error::BackendUnavailable(_)
                 | Error::UnknownBackend(_)
+                | Error::KubeContextMissing
         )
+    }
+
+    /// The message and every cause, joined by `: `, for places that show one line.
+    pub fn chain(&self) -> String {
+        let mut text = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            text.push_str(": ");
+            text.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        text
     }
 
     /// The process exit code this error maps to.

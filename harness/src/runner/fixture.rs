@@ -77,7 +77,9 @@ impl Fixture {
             }
         }
         sources.dedup();
-        let texts = sources.iter().map(|path| std::fs::read(path).unwrap_or_default());
+        let texts = sources
+            .iter()
+            .map(|path| std::fs::read(path).unwrap_or_default());
         let name = dir.file_name().map_or_else(
             || dir.display().to_string(),
             |name| name.to_string_lossy().into_owned(),

@@ -16,8 +16,8 @@
 //! - *trial*: one edge of one verified step, as `cargo test` and JUnit show it, named
 //!   `fixture::step::src->dst:port/PROTOCOL::verdict` ([`plan::trial_name`]).
 //!
-//! [`run_fixture`] runs one fixture; the `run` command ([`command`]) and the `conformance`
-//! test target ([`suite`]) are built on it. Results are [`RunReport`](crate::report::RunReport)s.
+//! [`run_fixture`] runs one fixture; the `run` command ([`crate::cli::run`]) and the
+//! `conformance` test target ([`suite`]) are built on it. Results are [`RunReport`](crate::report::RunReport)s.
 //!
 //! # Known limitations
 //! - Only pod IPs are probed; probing through Services and DNS names (issue 8) will add a
@@ -25,7 +25,7 @@
 //! - Faults (issue 7) are injected by the backend; the runner only records their names in
 //!   [`RunOptions::faults`].
 
-// pub mod command;
+pub mod backends;
 pub mod converge;
 mod error;
 pub mod events;
@@ -35,8 +35,9 @@ pub mod plan;
 pub mod probing;
 mod run;
 pub mod steps;
-// pub mod suite;
+pub mod suite;
 
+pub use backends::{BackendKind, run_fixtures, run_on};
 pub use error::{
     EXIT_BAD_INPUT, EXIT_CONFORMANCE, EXIT_INFRASTRUCTURE, EXIT_INTERRUPTED, EXIT_PASS, Error,
     Result,
