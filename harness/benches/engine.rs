@@ -16,8 +16,17 @@ const SIZES: [(usize, usize, usize); 4] = [(15, 3, 5), (60, 6, 20), (200, 10, 50
 
 fn main() {
     println!(
-        "{:>6} {:>4} {:>6} {:>10} {:>12} {:>9} {:>16} {:>16} {:>10}",
-        "pods", "ns", "pols", "edges", "allowed", "new", "verdict/s", "allows/s", "lint"
+        "{:>6} {:>4} {:>6} {:>10} {:>14} {:>9} {:>12} {:>12} {:>9} {:>8}",
+        "pods",
+        "ns",
+        "pols",
+        "edges",
+        "allowed",
+        "new",
+        "verdict/s",
+        "allows/s",
+        "lint",
+        "findings"
     );
     for (pods, namespaces, policies) in SIZES {
         bench_size(pods, namespaces, policies);
@@ -44,15 +53,15 @@ fn bench_size(pods: usize, namespaces: usize, policy_count: usize) {
     let findings = black_box(lint(&engine, &[])).len();
     let lint_time = lint_start.elapsed();
     println!(
-        "{pods:>6} {namespaces:>4} {policy_count:>6} {:>10} {:>12} {:>9} {:>16.0} {:>16.0} {:>10}",
+        "{pods:>6} {namespaces:>4} {policy_count:>6} {:>10} {:>14} {:>9} {:>12.0} {:>12.0} {:>9} {:>8}",
         edges.len(),
         format!("{allowed} ({:.0}%)", percent(allowed, edges.len())),
         format!("{:.2?}", new_time),
         per_second(edges.len(), verdict_time),
         per_second(edges.len(), allows_time),
         format!("{:.2?}", lint_time),
+        findings,
     );
-    let _ = findings;
 }
 
 /// Runs `work` `runs` times and returns the last result with the fastest time.

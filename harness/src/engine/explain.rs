@@ -4,14 +4,17 @@
 
 use super::model::{Direction, Edge};
 use super::verdict::{DirectionVerdict, Engine};
+use serde::Serialize;
 use std::fmt;
 
 /// A verdict with every policy, rule and pod named, ready to print.
 ///
 /// `Display` prints a headline (`meeting-app/frontend -> meeting-app/redis 6379/TCP: deny`)
-/// and one indented line for each side of the edge.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// and one indented line for each side of the edge. It serializes (e.g. to JSON) without
+/// the edge's pod indices, which mean nothing outside the process.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Explanation {
+    #[serde(skip)]
     pub edge: Edge,
     /// `namespace/name` of the source pod.
     pub src: String,
@@ -25,8 +28,10 @@ pub struct Explanation {
 }
 
 /// One side of an explained edge.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SideExplanation {
+    /// Implied by the field that holds the side in [`Explanation`].
+    #[serde(skip)]
     pub direction: Direction,
     /// `namespace/name` of the pod whose side this is (the subject of its policies).
     pub pod: String,

@@ -405,18 +405,22 @@ fn namespace_labels(name: &str, labels: Option<&Labels>) -> Labels {
 
 /// A selector peer of a policy's rule: the rule and the peer's position in its list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct PeerRef {
+pub(crate) struct PeerRef<'p> {
     pub(crate) rule: RuleRef,
-    pub(crate) peer: usize,
+    /// The peer's position in the rule's `from`/`to` list.
+    pub(crate) index: usize,
+    pub(crate) peer: &'p Peer,
+    /// The namespace of the peer's policy.
+    pub(crate) namespace: &'p str,
 }
 
 /// Every pod/namespace selector peer, in policy, direction, rule and peer order, that
 /// matches no pod of the topology. `ipBlock` peers are left out: they usually name
 /// addresses outside the cluster.
-pub(crate) fn peers_matching_nothing(
+pub(crate) fn peers_matching_nothing<'p>(
     topology: &Topology,
-    policies: &[NetworkPolicy],
-) -> Vec<PeerRef> {
+    policies: &'p [NetworkPolicy],
+) -> Vec<PeerRef<'p>> {
     let scope = Scope::new(topology);
     let mut found = Vec::new();
     for (policy_index, policy) in policies.iter().enumerate() {
@@ -432,7 +436,9 @@ pub(crate) fn peers_matching_nothing(
                     if selects && scope.peer_pods(policy, peer).is_empty() {
                         found.push(PeerRef {
                             rule: rule_ref,
-                            peer: peer_index,
+                            index: peer_index,
+                            peer,
+                            namespace: &policy.namespace,
                         });
                     }
                 }

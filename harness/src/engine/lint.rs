@@ -9,7 +9,7 @@ use super::index::{PeerRef, peers_matching_nothing};
 use super::model::{Direction, Edge, IntentFlow, Peer, PodIndex};
 use super::verdict::{Engine, RuleRef};
 use netpol_probes::spec::Protocol;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 /// An intent flow the policies deny.
@@ -93,24 +93,27 @@ fn policies_selecting_nothing(engine: &Engine<'_>) -> Vec<Finding> {
 
 fn peers_selecting_nothing(engine: &Engine<'_>) -> Vec<Finding> {
     let unmatched = peers_matching_nothing(engine.topology(), engine.policies());
-    unmatched
-        .into_iter()
-        .map(|PeerRef { rule, peer }| Finding {
+    let message = |found: PeerRef<'_>| {
+        format!(
+            "peer {} of {} ({}) matches no pod of the topology",
+            found.index,
+            engine.rule_name(found.rule),
+            describe_peer(found.peer, found.namespace)
+        )
+    };
+    let messages = unmatched.into_iter().map(message);
+    messages
+        .map(|message| Finding {
             kind: PEER_MATCHES_NOTHING,
-            message: format!(
-                "peer {peer} of {} ({}) matches no pod of the topology",
-                engine.rule_name(rule),
-                describe_peer(engine, rule, peer)
-            ),
+            message,
         })
         .collect()
 }
 
-/// A selector peer in the words of the manifest: `namespaceSelector {...} and podSelector
-/// {...}`.
-fn describe_peer(engine: &Engine<'_>, rule: RuleRef, peer: usize) -> String {
-    let policy = &engine.policies()[rule.policy];
-    match &policy.rules(rule.direction)[rule.rule].peers[peer] {
+/// A peer in the words of the manifest, e.g. `namespaceSelector {...} and podSelector
+/// {...}`; `namespace` is the policy's own.
+fn describe_peer(peer: &Peer, namespace: &str) -> String {
+    match peer {
         Peer::Pods {
             namespace_selector,
             pod_selector,
@@ -121,7 +124,7 @@ fn describe_peer(engine: &Engine<'_>, rule: RuleRef, peer: usize) -> String {
             let pods = pod_selector.as_ref().map(|s| format!("podSelector {s}"));
             let parts: Vec<String> = namespaces.into_iter().chain(pods).collect();
             if parts.is_empty() {
-                format!("every pod of namespace {}", policy.namespace)
+                format!("every pod of namespace {namespace}")
             } else {
                 parts.join(" and ")
             }
@@ -183,39 +186,38 @@ fn dns_problem(engine: &Engine<'_>, pod: PodIndex, dns_pods: &[PodIndex]) -> Opt
     }
     let names: Vec<String> = servers.iter().map(|&p| engine.pod_name(p)).collect();
     let names = names.join(", ");
-    if servers
+    let egress_allows = servers
         .iter()
-        .any(|&dst| engine.side_allows(Direction::Egress, to(dst)))
-    {
-        Some(format!(
+        .any(|&dst| engine.side_allows(Direction::Egress, to(dst)));
+    Some(if egress_allows {
+        format!(
             "{name} has no DNS: its egress allows 53/UDP to a k8s-app=kube-dns pod, but the \
              ingress of every such pod ({names}) denies it"
-        ))
+        )
     } else {
-        Some(format!(
+        format!(
             "{name} is isolated for egress by {isolated_by}, and no egress rule allows 53/UDP \
              to any k8s-app=kube-dns pod ({names})"
-        ))
-    }
+        )
+    })
 }
 
 /// How many source/destination pairs a `one-sided` finding lists before it counts the rest.
 const LISTED_PAIRS: usize = 4;
 
-/// What groups one-sided edges into one finding: the side that allows them, the rules that
-/// allow them, and the policies that isolate the other side.
-type OneSidedKey = (Direction, Vec<RuleRef>, Vec<usize>);
-
-/// One-sided edges with the same [`OneSidedKey`], by source and destination pair.
+/// One-sided edges attributed to one allowing rule, by source and destination pair.
 #[derive(Default)]
 struct OneSided {
     pairs: Vec<(PodIndex, PodIndex, Vec<Edge>)>,
     edges: usize,
+    /// The policies isolating the denying side of any of the edges.
+    denied_by: BTreeSet<usize>,
 }
 
 impl OneSided {
-    fn add(&mut self, edge: Edge) {
+    fn add(&mut self, edge: Edge, denied_by: &[usize]) {
         self.edges += 1;
+        self.denied_by.extend(denied_by);
         match self.pairs.last_mut() {
             Some((src, dst, edges)) if (*src, *dst) == (edge.src, edge.dst) => edges.push(edge),
             _ => self.pairs.push((edge.src, edge.dst, vec![edge])),
@@ -224,25 +226,20 @@ impl OneSided {
 }
 
 /// Edges that one side explicitly allows (a rule of an isolating policy admits them) and the
-/// other side denies, one finding per allowing rule set and denying policy set, in the order
-/// of their first edge. An edge whose allowing side is not isolated at all is the ordinary
-/// default deny of the other side, not a finding.
+/// other side denies: one finding per allowing rule (the first, when several admit an edge),
+/// in policy and rule order, so that the output grows with the policies and not with the
+/// cluster. An edge whose allowing side is not isolated at all is the ordinary default deny
+/// of the other side, not a finding.
 fn one_sided(engine: &Engine<'_>) -> Vec<Finding> {
-    let mut order: BTreeMap<OneSidedKey, usize> = BTreeMap::new();
-    let mut groups: Vec<(OneSidedKey, OneSided)> = Vec::new();
+    let mut groups: BTreeMap<RuleRef, OneSided> = BTreeMap::new();
     for edge in engine.edges() {
-        let Some(key) = one_sided_key(engine, edge) else {
-            continue;
-        };
-        let at = *order.entry(key.clone()).or_insert_with(|| {
-            groups.push((key, OneSided::default()));
-            groups.len() - 1
-        });
-        groups[at].1.add(edge);
+        if let Some((rule, denied_by)) = one_sided_rule(engine, edge) {
+            groups.entry(rule).or_default().add(edge, denied_by);
+        }
     }
     let findings = groups
         .iter()
-        .map(|(key, group)| one_sided_message(engine, key, group));
+        .map(|(&rule, group)| one_sided_message(engine, rule, group));
     findings
         .map(|message| Finding {
             kind: ONE_SIDED,
@@ -251,8 +248,9 @@ fn one_sided(engine: &Engine<'_>) -> Vec<Finding> {
         .collect()
 }
 
-/// The group of `edge` when exactly one side allows it and that side is isolated.
-fn one_sided_key(engine: &Engine<'_>, edge: Edge) -> Option<OneSidedKey> {
+/// When exactly one side allows `edge` and that side is isolated: the first rule that allows
+/// it, and the policies isolating the other side.
+fn one_sided_rule<'e>(engine: &'e Engine<'_>, edge: Edge) -> Option<(RuleRef, &'e [usize])> {
     let isolated = |d: Direction| !engine.isolated_by(edge.subject(d), d).is_empty();
     if !Direction::BOTH.into_iter().all(isolated) {
         return None;
@@ -263,27 +261,24 @@ fn one_sided_key(engine: &Engine<'_>, edge: Edge) -> Option<OneSidedKey> {
         (false, true) => Direction::Egress,
         _ => return None,
     };
-    let rules = engine.side(allowing, edge).allowed_by;
+    let rule = engine.admitting_rules(allowing, edge).next()?;
     let denying = allowing.opposite();
-    Some((
-        allowing,
-        rules,
-        engine.isolated_by(edge.subject(denying), denying).to_vec(),
-    ))
+    Some((rule, engine.isolated_by(edge.subject(denying), denying)))
 }
 
-fn one_sided_message(engine: &Engine<'_>, key: &OneSidedKey, group: &OneSided) -> String {
-    let (allowing, rules, denied_by) = key;
-    let rules: Vec<String> = rules.iter().map(|&r| engine.rule_name(r)).collect();
-    let denied_by: Vec<String> = denied_by.iter().map(|&p| engine.policy_name(p)).collect();
-    let (verb, denied) = match allowing {
+fn one_sided_message(engine: &Engine<'_>, rule: RuleRef, group: &OneSided) -> String {
+    let denied_by: Vec<String> = group
+        .denied_by
+        .iter()
+        .map(|&p| engine.policy_name(p))
+        .collect();
+    let (verb, denied) = match rule.direction {
         Direction::Egress => ("allows", "the destination's ingress denies"),
         Direction::Ingress => ("admits", "the source's egress denies"),
     };
-    let listed = group
-        .pairs
-        .iter()
-        .take(LISTED_PAIRS)
+    let listed = group.pairs.iter().take(LISTED_PAIRS);
+    let mut pairs: Vec<String> = listed
+        .clone()
         .map(|(src, dst, edges)| {
             let ports: Vec<String> = edges
                 .iter()
@@ -295,22 +290,17 @@ fn one_sided_message(engine: &Engine<'_>, key: &OneSidedKey, group: &OneSided) -
                 engine.pod_name(*dst),
                 ports.join(", ")
             )
-        });
-    let mut pairs = listed.collect::<Vec<_>>().join("; ");
+        })
+        .collect();
     let unlisted = group.pairs.len().saturating_sub(LISTED_PAIRS);
     if unlisted > 0 {
-        let shown: usize = group
-            .pairs
-            .iter()
-            .take(LISTED_PAIRS)
-            .map(|p| p.2.len())
-            .sum();
-        let edges = group.edges - shown;
-        pairs.push_str(&format!("; and {unlisted} more pairs ({edges} edges)"));
+        let edges = group.edges - listed.map(|(_, _, edges)| edges.len()).sum::<usize>();
+        pairs.push(format!("and {unlisted} more pairs ({edges} edges)"));
     }
     format!(
-        "{} {verb} {pairs}, but {denied} them (isolated by {})",
-        rules.join(", "),
+        "{} {verb} {}, but {denied} them (isolated by {})",
+        engine.rule_name(rule),
+        pairs.join("; "),
         denied_by.join(", ")
     )
 }

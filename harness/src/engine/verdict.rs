@@ -144,7 +144,11 @@ impl<'a> Engine<'a> {
         !isolated || self.admitting_rules(direction, edge).next().is_some()
     }
 
-    fn admitting_rules(&self, direction: Direction, edge: Edge) -> impl Iterator<Item = RuleRef> {
+    pub(crate) fn admitting_rules(
+        &self,
+        direction: Direction,
+        edge: Edge,
+    ) -> impl Iterator<Item = RuleRef> {
         self.index.admitting_rules(direction, edge)
     }
 

@@ -808,3 +808,25 @@ fn verdicts_are_the_same_whatever_the_policy_order() {
         .collect();
     assert_eq!(before, after);
 }
+
+#[test]
+fn provided_pods_are_still_subjects_and_peers() {
+    let mut topology = xyz();
+    let x_b = index_of(&topology, "x/b");
+    topology.pods[x_b].provided = true;
+    let policies = [
+        x_a(vec![rule(vec![pods(sel(&[("pod", "b")]))], vec![])]),
+        policy("x", "b", sel(&[("pod", "b")])),
+    ];
+    let engine = Engine::new(&topology, &policies);
+    assert!(engine.allows(edge(&topology, "x/b", "x/a", 80, Tcp)));
+    assert!(!engine.allows(edge(&topology, "x/a", "x/b", 80, Tcp)));
+}
+
+#[test]
+fn empty_topology_without_policies_has_no_edges_and_no_findings() {
+    let topology = Topology::default();
+    let engine = Engine::new(&topology, &[]);
+    assert!(engine.edges().is_empty());
+    assert!(netpol_harness::engine::lint(&engine, &[]).is_empty());
+}

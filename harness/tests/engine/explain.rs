@@ -113,3 +113,25 @@ fn verdict_lists_isolating_policies_and_admitting_rules_by_index() {
         "ingress rule 0 of meeting-app/node-backend-policy"
     );
 }
+
+#[test]
+fn explanation_serializes_to_json_with_pods_policies_and_rules_by_name() {
+    let (topology, policies) = meeting_app();
+    let engine = Engine::new(&topology, &policies);
+    let explanation = engine.explain(edge(
+        &topology,
+        "meeting-app/frontend",
+        "meeting-app/redis",
+        6379,
+        Tcp,
+    ));
+    let json = serde_json::to_value(&explanation).expect("explanation serializes");
+    assert_eq!(json["allowed"], false);
+    assert_eq!(json["src"], "meeting-app/frontend");
+    assert_eq!(
+        json["ingress"]["isolated_by"][0],
+        "meeting-app/redis-policy"
+    );
+    assert_eq!(json["ingress"]["port"], "6379/TCP");
+    assert!(json.get("edge").is_none());
+}

@@ -16,19 +16,24 @@ fn cluster() -> impl Strategy<Value = (Topology, Vec<NetworkPolicy>)> {
         .prop_map(|(pods, namespaces, policies, seed)| synthetic(pods, namespaces, policies, seed))
 }
 
-/// Every edge, plus for each pair of pods a port it may not serve, so that verdicts on
-/// unserved ports are compared too.
+/// Every edge, plus for each pair of pods each port number the destination serves over every
+/// protocol and an unserved port, so that verdicts where a protocol or a port does not match
+/// what the destination declares are compared too.
 fn probe_edges(engine: &Engine<'_>) -> Vec<Edge> {
-    let mut edges = engine.edges();
-    let pods = engine.topology().pods.len();
-    for src in 0..pods {
-        for dst in (0..pods).filter(|&dst| dst != src) {
-            edges.push(Edge {
-                src,
-                dst,
-                port: 81,
-                protocol: Udp,
-            });
+    let pods = &engine.topology().pods;
+    let mut edges = Vec::new();
+    for src in 0..pods.len() {
+        for dst in (0..pods.len()).filter(|&dst| dst != src) {
+            let numbers = pods[dst].ports.iter().map(|p| p.port).chain([7]);
+            for port in numbers {
+                let with = |protocol| Edge {
+                    src,
+                    dst,
+                    port,
+                    protocol,
+                };
+                edges.extend([Tcp, Udp, Sctp].map(with));
+            }
         }
     }
     edges
@@ -285,4 +290,94 @@ fn mangled(mut policies: Vec<NetworkPolicy>, seed: u64) -> Vec<NetworkPolicy> {
         }
     }
     policies
+}
+
+/// Larger clusters than the property tests draw, so that selectors meet more namespaces and
+/// pods meet more policies at once.
+#[test]
+fn engine_agrees_with_the_reference_implementation_on_larger_clusters() {
+    for seed in [1, 7, 42] {
+        let (topology, policies) = synthetic(70, 6, 30, seed);
+        let engine = Engine::new(&topology, &policies);
+        for edge in probe_edges(&engine) {
+            let expected = reference::verdict(&topology, &policies, edge);
+            assert_eq!(
+                engine.verdict(edge),
+                expected,
+                "seed {seed}: {}",
+                engine.explain(edge)
+            );
+        }
+    }
+}
+
+#[test]
+fn synthetic_clusters_are_deterministic_per_seed() {
+    assert_eq!(synthetic(50, 4, 20, 9), synthetic(50, 4, 20, 9));
+    assert_ne!(synthetic(50, 4, 20, 9), synthetic(50, 4, 20, 10));
+}
+
+#[test]
+fn synthetic_clusters_exercise_every_part_of_the_model() {
+    let (topology, policies) = synthetic(1000, 20, 200, 2);
+    let rules = || {
+        policies
+            .iter()
+            .flat_map(|p| p.ingress.iter().chain(&p.egress))
+    };
+    let ports = || rules().flat_map(|r| &r.ports);
+    let peers = || rules().flat_map(|r| &r.peers);
+    let selectors = || {
+        let of_peers = peers().flat_map(|peer| match peer {
+            Peer::Pods {
+                namespace_selector,
+                pod_selector,
+            } => {
+                vec![namespace_selector.as_ref(), pod_selector.as_ref()]
+            }
+            Peer::IpBlock(_) => vec![],
+        });
+        of_peers
+            .flatten()
+            .chain(policies.iter().map(|p| &p.pod_selector))
+    };
+    for operator in [
+        Operator::In,
+        Operator::NotIn,
+        Operator::Exists,
+        Operator::DoesNotExist,
+    ] {
+        let uses = |s: &netpol_harness::engine::LabelSelector| {
+            s.match_expressions.iter().any(|r| r.operator == operator)
+        };
+        assert!(selectors().any(uses), "no {operator:?}");
+    }
+    assert!(selectors().any(|s| s.match_expressions.is_empty() && s.match_labels.is_empty()));
+    assert!(
+        topology.pods.iter().any(|p| p.ip.is_ipv6()) && topology.pods.iter().any(|p| p.provided)
+    );
+    let block = |v6: bool| {
+        peers().any(|p| matches!(p, Peer::IpBlock(b) if b.cidr.addr.is_ipv6() == v6 && !b.except.is_empty()))
+    };
+    assert!(block(true) && block(false));
+    assert!(ports().any(|p| p.end_port.is_some()));
+    assert!(ports().any(|p| matches!(p.port, Some(PortRef::Name(_)))));
+    assert!(ports().any(|p| p.port.is_none()));
+    assert!(
+        [Tcp, Udp, Sctp]
+            .iter()
+            .all(|&protocol| ports().any(|p| p.protocol == protocol))
+    );
+    assert!(rules().any(|r| r.peers.is_empty()) && rules().any(|r| r.ports.is_empty()));
+    let types = |ingress, egress| {
+        policies
+            .iter()
+            .any(|p| p.isolates_ingress == ingress && p.isolates_egress == egress)
+    };
+    assert!(types(true, false) && types(false, true) && types(true, true));
+    assert!(
+        policies
+            .iter()
+            .any(|p| !p.isolates_egress && !p.egress.is_empty())
+    );
 }

@@ -135,6 +135,9 @@ pub fn find_probe_bin() -> Result<PathBuf, BackendError> {
     Err(BackendError::ProbeBinaryMissing { looked_at })
 }
 
+/// The length of a run id.
+pub const RUN_ID_LEN: usize = 5;
+
 /// A new random run id: 5 characters of `[a-z0-9]`.
 pub fn new_run_id() -> String {
     use std::hash::{BuildHasher, Hasher};
@@ -146,7 +149,7 @@ pub fn new_run_id() -> String {
     );
     hasher.write_u32(std::process::id());
     let mut n = hasher.finish();
-    (0..5)
+    (0..RUN_ID_LEN)
         .map(|_| {
             let c = b"abcdefghijklmnopqrstuvwxyz0123456789"[(n % 36) as usize];
             n /= 36;
@@ -186,8 +189,18 @@ pub struct LocalBackend {
 
 impl LocalBackend {
     /// A backend that has created nothing yet.
+    ///
+    /// # Panics
+    /// When `config.run_id` is not 5 characters of `[a-z0-9]`.
     pub fn new(config: LocalConfig) -> Self {
         let run_id = config.run_id.clone().unwrap_or_else(new_run_id);
+        assert!(
+            run_id.len() == RUN_ID_LEN
+                && run_id
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()),
+            "a run id is 5 characters of [a-z0-9], got {run_id:?}"
+        );
         LocalBackend {
             names: Names::new(&run_id),
             config,
@@ -524,33 +537,37 @@ impl LocalBackend {
                 }),
             ));
         }
-        let mut failures = Vec::new();
-        for (id, wait) in waits {
+        // A server that exits (a taken port, a bad option) fails the deploy at once rather
+        // than at the deadline.
+        while !waits.iter().all(|(_, wait)| wait.is_finished()) {
+            let exited: Vec<String> = self
+                .servers
+                .iter_mut()
+                .filter_map(|s| {
+                    s.exited()
+                        .map(|status| (s.what.clone(), status, s.log_tail()))
+                })
+                .map(|(what, status, log)| format!("{what} exited ({status}): {log}"))
+                .collect();
+            if !exited.is_empty() {
+                let pod = waits.first().map(|(id, _)| id.clone()).unwrap_or_default();
+                return Err(BackendError::NotReady {
+                    pod,
+                    detail: exited.join("; "),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        for (pod, wait) in waits {
             if let Err(detail) = wait.join().unwrap_or_else(|_| Err("panicked".into())) {
-                failures.push((id, detail));
+                let logs = workdir.root.display();
+                return Err(BackendError::NotReady {
+                    pod,
+                    detail: format!("{detail} ({logs})"),
+                });
             }
         }
-        let Some((pod, detail)) = failures.into_iter().next() else {
-            return Ok(());
-        };
-        let exited: Vec<String> = self
-            .servers
-            .iter_mut()
-            .filter_map(|s| {
-                s.exited()
-                    .map(|status| format!("{} exited ({status})", s.what))
-            })
-            .collect();
-        let detail = if exited.is_empty() {
-            format!("{detail} (logs in {})", workdir.root.display())
-        } else {
-            format!(
-                "{detail}; {} (logs in {})",
-                exited.join("; "),
-                workdir.root.display()
-            )
-        };
-        Err(BackendError::NotReady { pod, detail })
+        Ok(())
     }
 
     /// Compiles and loads `policies` against the current topology, then flushes conntrack.
@@ -640,9 +657,11 @@ impl LocalBackend {
         let longest = targets.iter().map(|t| t.timeout_ms).max().unwrap_or(0);
         let limit = Duration::from_millis(longest * 2) + Duration::from_secs(10);
         let run = async {
-            let write = async {
-                stdin.write_all(&input).await?;
-                stdin.shutdown().await
+            // Dropping stdin closes it: the agent reads the whole array before probing.
+            let write = async move {
+                let written = stdin.write_all(&input).await;
+                drop(stdin);
+                written
             };
             let (mut out, mut err) = (Vec::new(), Vec::new());
             let (w, o, e) = tokio::join!(

@@ -240,10 +240,14 @@ pub fn delete_netns(names: &[String]) -> Result<(), BackendError> {
         .iter()
         .map(|n| format!("netns del {n}\n"))
         .collect();
-    // `-force` keeps going past a namespace another cleanup removed meanwhile.
+    // `-force` keeps going past a namespace another cleanup removed meanwhile; that
+    // cleanup's success is ours too.
     let mut command = Command::new("ip");
     command.args(["-force", "-batch", "-"]);
-    run_with_input(command, &script).map(drop)
+    match run_with_input(command, &script) {
+        Err(_) if existing.iter().all(|n| !netns_path(n).exists()) => Ok(()),
+        result => result.map(drop),
+    }
 }
 
 /// The process ids whose network namespace is one of `names`.

@@ -232,7 +232,7 @@ pub fn compile(input: &Input<'_>) -> String {
         isolated.sort();
         isolated.dedup();
         let name = format!("{}_isolated", chain_name(direction));
-        write_set(&mut sets, &name, &singles(&isolated), false);
+        write_set(&mut sets, &name, &singles(&isolated));
     }
     let mut out = format!("table inet {} {{\n{sets}", input.table);
     if let Some(dns) = input.dns {
@@ -294,7 +294,6 @@ impl RuleContext<'_> {
                 sets,
                 &format!("p{}_subjects", self.p),
                 &singles(self.subjects),
-                false,
             );
         }
         if self.subjects.is_empty() {
@@ -306,7 +305,7 @@ impl RuleContext<'_> {
             Some(ranges) if ranges.is_empty() => return,
             Some(ranges) => {
                 let name = format!("p{}_{}{}_peers", self.p, chain_name(self.direction), self.r);
-                write_set(sets, &name, ranges, true);
+                write_set(sets, &name, ranges);
                 format!(" ip {} @{name}", peer_field(self.direction))
             }
         };
@@ -526,11 +525,12 @@ fn singles(ips: &[Ipv4Addr]) -> Vec<Range> {
     normalize(ips.iter().map(|ip| Range::single(*ip)).collect())
 }
 
-fn write_set(out: &mut String, name: &str, ranges: &[Range], interval: bool) {
-    let _ = write!(out, "  set {name} {{\n    type ipv4_addr;\n");
-    if interval {
-        out.push_str("    flags interval;\n");
-    }
+fn write_set(out: &mut String, name: &str, ranges: &[Range]) {
+    // Every set is an interval set: merged neighbours become ranges.
+    let _ = write!(
+        out,
+        "  set {name} {{\n    type ipv4_addr;\n    flags interval;\n"
+    );
     if !ranges.is_empty() {
         let elements: Vec<String> = ranges.iter().map(|r| r.to_nft()).collect();
         let _ = writeln!(out, "    elements = {{ {} }}", elements.join(", "));

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 pub struct Server {
     pub what: String,
     child: Child,
+    log: PathBuf,
 }
 
 impl Server {
@@ -33,6 +34,13 @@ impl Server {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// The last lines of the server's output, to say why it failed.
+    pub fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(5)..].join(" | ")
     }
 }
 
@@ -115,7 +123,11 @@ pub fn spawn(
         .stderr(log_err)
         .spawn()
         .map_err(|source| BackendError::Spawn { program, source })?;
-    Ok(Server { what, child })
+    Ok(Server {
+        what,
+        child,
+        log: log.to_owned(),
+    })
 }
 
 /// The files of one run's servers.
@@ -149,6 +161,16 @@ impl Workdir {
 /// Starts `initdb` for the run's Postgres template data directory (once per run; each
 /// Postgres pod gets a copy). Returns the running `initdb`.
 pub fn start_initdb(initdb: &Path, workdir: &Workdir) -> Result<Server, BackendError> {
+    let run_as = RunAs::postgres()?;
+    // initdb runs as `postgres`, which cannot create entries in the root-owned work
+    // directory: the template directory is created for it.
+    let template = workdir.postgres_template();
+    let io = |source| BackendError::Io {
+        action: format!("create {}", template.display()),
+        source,
+    };
+    std::fs::create_dir(&template).map_err(io)?;
+    std::os::unix::fs::chown(&template, Some(run_as.uid), Some(run_as.gid)).map_err(io)?;
     let mut command = Command::new(initdb);
     command.arg("-D").arg(workdir.postgres_template()).args([
         "-A",
@@ -213,8 +235,15 @@ impl PodServers<'_> {
             .filter(|p| p.effective_check().served_by_agent())
             .collect();
         servers.push(self.agent(&agent_ports)?);
+        // One server per port number: a DNS port listed for UDP and TCP is one dnsmasq.
+        let mut started: Vec<(Check, u16)> = Vec::new();
         for port in &self.pod.ports {
-            match port.effective_check() {
+            let check = port.effective_check();
+            if check.served_by_agent() || started.contains(&(check, port.port)) {
+                continue;
+            }
+            started.push((check, port.port));
+            match check {
                 Check::Postgres => servers.push(self.postgres(port.port)?),
                 Check::Redis => servers.push(self.redis(port.port)?),
                 Check::Dns => servers.push(self.dnsmasq(port.port)?),
@@ -238,8 +267,7 @@ impl PodServers<'_> {
         let mut command = Command::new(self.probe_bin);
         command
             .arg("serve")
-            .arg("--identity")
-            .arg(self.pod.id())
+            .args(["--namespace", &self.pod.namespace, "--name", &self.pod.name])
             .arg("--ready-file")
             .arg(&ready);
         for port in ports {
@@ -367,9 +395,13 @@ impl PodServers<'_> {
     }
 }
 
-/// The agent's `--port` argument: `<port>/<protocol>[/<check>][/<name>]`.
+/// The agent's `--port` argument: `PORT/PROTOCOL/CHECK[/NAME]`.
 fn port_arg(port: &PortSpec) -> String {
-    format!("{}/{}/{}", port.port, port.protocol, port.effective_check())
+    let spec = format!("{}/{}/{}", port.port, port.protocol, port.effective_check());
+    match &port.name {
+        Some(name) => format!("{spec}/{name}"),
+        None => spec,
+    }
 }
 
 /// A hosts file answering every pod by its name and by `<pod>.<namespace>.svc.cluster.local`,

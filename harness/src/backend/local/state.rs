@@ -139,7 +139,7 @@ pub fn remove_run(run: &RunState, report: &mut Report) -> Result<(), BackendErro
         .collect();
     netns::delete_netns(&existing)?;
     report.namespaces.extend(existing);
-    if run.workdir.exists() && is_ours(&run.workdir) {
+    if run.workdir.is_dir() && is_ours(&run.workdir) {
         std::fs::remove_dir_all(&run.workdir).map_err(|source| BackendError::Io {
             action: format!("remove {}", run.workdir.display()),
             source,
@@ -185,11 +185,16 @@ pub fn process_start(pid: i32) -> Option<u64> {
     fields.get(19)?.parse().ok()
 }
 
-/// The run id of a name `nph-<runid>[-...]`, if it has the prefix.
+/// The run id of a name `nph-<runid>[-...]`, if it has the prefix and a well-formed run id
+/// (5 characters of `[a-z0-9]`, as [`new_run_id`](super::new_run_id) makes them).
 fn run_id_of(name: &str) -> Option<&str> {
     let rest = name.strip_prefix(PREFIX)?;
     let id = rest.split(['-', '.']).next()?;
-    (!id.is_empty()).then_some(id)
+    let well_formed = id.len() == super::RUN_ID_LEN
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    well_formed.then_some(id)
 }
 
 /// Removes the leftovers of local runs whose owner process is dead: namespaces (with their
@@ -273,6 +278,8 @@ mod tests {
         assert_eq!(run_id_of("nph-ab12c.json"), Some("ab12c"));
         assert_eq!(run_id_of("cni-1234"), None);
         assert_eq!(run_id_of("nph-"), None);
+        assert_eq!(run_id_of("nph-t31185-0.nft"), None, "not a run id of ours");
+        assert_eq!(run_id_of("nph-AB12C-node"), None);
     }
 
     #[test]
