@@ -109,3 +109,73 @@ pub async fn run_command(args: &RunArgs, out: &mut dyn Write) -> Result<Status, 
         Status::Failure
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    fn parse(args: &[&str]) -> RunArgs {
+        let cli = Cli::try_parse_from([&["netpol-harness", "run"], args].concat()).unwrap();
+        match cli.command {
+            Command::Run(args) => args,
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    fn exit_code(args: &RunArgs) -> (u8, String) {
+        let error = run(args, &mut Vec::new()).unwrap_err();
+        (error.exit_code(), anyhow::Error::from(error).to_string())
+    }
+
+    #[test]
+    fn defaults_are_the_local_backend_and_the_documented_timeouts() {
+        let args = parse(&["--fixtures", "fixtures/meeting-app"]);
+        assert_eq!(args.backend, BackendKind::Local);
+        let options = args.options();
+        assert_eq!(options.probe_timeout, Duration::from_millis(2000));
+        assert_eq!(options.converge_timeout, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn the_kube_backend_is_bad_input_until_it_is_built() {
+        let args = parse(&["--backend", "kube", "--fixtures", "fixtures/meeting-app"]);
+        assert_eq!(
+            exit_code(&args),
+            (
+                2,
+                "backend \"kube\" is not available yet: the Kubernetes backend is not built"
+                    .to_owned()
+            )
+        );
+    }
+
+    #[test]
+    fn an_unknown_backend_is_rejected_by_the_parser() {
+        let error = Cli::try_parse_from([
+            "netpol-harness",
+            "run",
+            "--backend",
+            "k8s",
+            "--fixtures",
+            "x",
+        ])
+        .unwrap_err();
+        assert!(
+            error.to_string().contains("unknown backend \"k8s\""),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_directory_without_fixtures_is_bad_input_before_anything_is_deployed() {
+        let dir = std::env::temp_dir().join(format!("netpol-run-empty-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let args = parse(&["--fixtures", dir.to_str().unwrap()]);
+        let (code, message) = exit_code(&args);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(code, 2);
+        assert!(message.contains("no fixture here"), "{message}");
+    }
+}

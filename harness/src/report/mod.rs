@@ -20,3 +20,6 @@ pub use model::{
     Convergence, Counts, EdgeReport, Expected, Metadata, PhaseTimes, RunReport, Seen, StepReport,
     passes, rfc3339,
 };
+
+#[cfg(test)]
+mod tests;
