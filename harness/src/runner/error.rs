@@ -71,7 +71,7 @@ pub enum Error {
     /// A probe batch did not finish long after its probes' timeouts.
     #[error("probe batch from {pod} did not finish within {seconds} s")]
     BatchStalled { pod: String, seconds: u64 },
-    #[error("interrupted: the deployment was torn down")]
+    #[error("interrupted by Ctrl-C: the run stopped and its deployment is torn down")]
     Interrupted,
 }
 

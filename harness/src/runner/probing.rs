@@ -40,7 +40,7 @@ pub struct Observation {
 /// # Errors
 /// A batch failed, stalled or answered for fewer targets than it was given: infrastructure
 /// errors, not outcomes.
-pub(crate) async fn probe_round<B: Backend>(
+pub async fn probe_round<B: Backend>(
     backend: &B,
     topology: &Topology,
     edges: &[PlannedEdge],

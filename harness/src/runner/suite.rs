@@ -274,3 +274,71 @@ fn options_from_env() -> RunOptions {
     }
     options
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seed() -> Suite {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/meeting-app");
+        Suite::load(&[root])
+    }
+
+    #[test]
+    fn the_seed_lists_one_uniquely_named_trial_per_edge_and_step_without_a_backend() {
+        let suite = seed();
+        let names = suite.trial_names();
+        let unique: BTreeSet<&String> = names.iter().collect();
+        assert_eq!(unique.len(), names.len());
+        assert!(names.len() > 100, "{}", names.len());
+        for name in &names {
+            let segments: Vec<&str> = name.split("::").collect();
+            assert_eq!(segments.len(), 4, "{name}");
+            assert_eq!(segments[0], "meeting-app");
+            assert!(
+                ["policies", "delete-all-policies"].contains(&segments[1]),
+                "{name}"
+            );
+            assert!(["allow", "deny"].contains(&segments[3]), "{name}");
+        }
+        assert!(names.contains(
+            &"meeting-app::policies::ingress-nginx/controller->meeting-app/frontend:3000/TCP::allow"
+                .to_owned()
+        ));
+    }
+
+    #[test]
+    fn a_selected_subset_deploys_the_pods_of_its_edges_and_keeps_their_verdicts() {
+        let suite = seed();
+        let SuiteFixture::Planned { fixture, plan } = &suite.fixtures[0] else {
+            panic!("the seed fixture is invalid");
+        };
+        let selected: BTreeSet<String> = plan
+            .edges()
+            .filter(|edge| edge.id.contains("meeting-app/redis:6379/TCP"))
+            .map(|edge| edge.trial.clone())
+            .collect();
+        let subset = subset(fixture, plan, &selected).unwrap();
+        assert!(subset.topology.pods.len() < fixture.topology.pods.len());
+        assert!(
+            subset
+                .topology
+                .pods
+                .iter()
+                .any(|pod| pod.id() == "meeting-app/redis")
+        );
+        let subset_plan = Plan::new(&subset).unwrap();
+        for trial in &selected {
+            let original = plan.edges().find(|e| &e.trial == trial).unwrap();
+            let planned = subset_plan.edges().find(|e| &e.trial == trial).unwrap();
+            assert_eq!(planned.expected, original.expected, "{trial}");
+        }
+        assert!(super::subset(fixture, plan, &BTreeSet::new()).is_none());
+    }
+
+    #[test]
+    fn an_unreadable_fixture_becomes_one_failing_load_trial() {
+        let suite = Suite::load(&[PathBuf::from("/nonexistent/fixtures")]);
+        assert_eq!(suite.trial_names(), ["/nonexistent/fixtures::load"]);
+    }
+}
