@@ -6,7 +6,7 @@ use super::fixture::Fixture;
 use super::options::RunOptions;
 use super::plan::Plan;
 use super::run::run_fixture;
-use crate::backend::{Backend, LocalBackend, LocalConfig};
+use crate::backend::{Backend, BackendError, LocalBackend, LocalConfig};
 use crate::report::RunReport;
 use std::fmt;
 use std::str::FromStr;
@@ -59,9 +59,11 @@ pub async fn run_on(
 ) -> (Vec<RunReport>, Option<Error>) {
     match kind {
         BackendKind::Local => {
-            let make = || LocalBackend::new(LocalConfig::default());
+            let make = async || Ok(LocalBackend::new(LocalConfig::default()));
             run_fixtures(make, fixtures, options, observer).await
         }
+        // TODO(issue 6): connect a `KubeBackend` here (with the context from the command
+        // line or NETPOL_KUBE_CONTEXT) once the Kubernetes backend is merged.
         BackendKind::Kube => (
             Vec::new(),
             Some(Error::BackendUnavailable("kube".to_owned())),
@@ -69,17 +71,23 @@ pub async fn run_on(
     }
 }
 
-/// Runs every planned fixture on a backend made by `make`, one fresh backend each, in order;
-/// stops at the first error.
+/// Runs every planned fixture on a backend made by `make` (which may connect to a cluster),
+/// one fresh backend each, in order; stops at the first error.
 pub async fn run_fixtures<B: Backend>(
-    mut make: impl FnMut() -> B,
+    mut make: impl AsyncFnMut() -> Result<B, BackendError>,
     fixtures: &[(Fixture, Plan)],
     options: &RunOptions,
     observer: &dyn Observer,
 ) -> (Vec<RunReport>, Option<Error>) {
     let mut reports = Vec::with_capacity(fixtures.len());
     for (fixture, plan) in fixtures {
-        let mut backend = make();
+        let mut backend = match make().await {
+            Ok(backend) => backend,
+            Err(source) => {
+                let action = "start the backend".to_owned();
+                return (reports, Some(Error::Backend { action, source }));
+            }
+        };
         match run_fixture(&mut backend, fixture, plan, options, observer).await {
             Ok(report) => reports.push(report),
             Err(error) => return (reports, Some(error)),

@@ -450,3 +450,28 @@ fn deleting_a_policy_that_is_not_applied_is_bad_input_naming_the_field() {
         "demo/steps.yaml: [0].delete[0]: policy app/nope is not applied at this step (line 3)"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn several_fixtures_run_in_order_each_on_a_fresh_backend() {
+    let fixture = fixture();
+    let planned = vec![
+        (fixture.clone(), Plan::new(&fixture).unwrap()),
+        (fixture.clone(), Plan::new(&fixture).unwrap()),
+    ];
+    let mut made = 0;
+    let make = async || {
+        made += 1;
+        Ok(FakeBackend::default())
+    };
+    let (reports, error) = run_fixtures(make, &planned, &options(), &Silent).await;
+    assert!(error.is_none());
+    assert_eq!(reports.len(), 2);
+    assert_eq!(made, 2);
+
+    let failing = async || -> std::result::Result<FakeBackend, _> {
+        Err(crate::backend::BackendError::NotDeployed)
+    };
+    let (reports, error) = run_fixtures(failing, &planned, &options(), &Silent).await;
+    assert!(reports.is_empty());
+    assert_eq!(error.unwrap().exit_code(), EXIT_INFRASTRUCTURE);
+}
