@@ -3,7 +3,7 @@
 //! - `plan`: every edge of a topology with its verdict, as a truth table or JSON;
 //! - `explain`: why the policies allow or deny one edge;
 //! - `lint`: findings about a policy set, including intended flows it denies;
-//! - `run`: the conformance run of fixtures on a backend (see [`run`] for its exit statuses).
+//! - `run`: the conformance run of fixtures on a backend (see [`run`](mod@run) for its exit statuses).
 //!
 //! Each subcommand lives in its own module with an `Args` struct and a `run` function that
 //! writes to a given output and returns an [`ExitCode`]-like [`Status`]; adding a subcommand

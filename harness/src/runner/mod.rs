@@ -16,7 +16,7 @@
 //! - *trial*: one edge of one verified step, as `cargo test` and JUnit show it, named
 //!   `fixture::step::src->dst:port/PROTOCOL::verdict` ([`plan::trial_name`]).
 //!
-//! [`run_fixture`] runs one fixture; the `run` command ([`crate::cli::run`]) and the
+//! [`run_fixture`] runs one fixture; the `run` command ([`crate::cli::run`](mod@crate::cli::run)) and the
 //! `conformance` test target ([`suite`]) are built on it. Results are [`RunReport`](crate::report::RunReport)s.
 //!
 //! # Known limitations
