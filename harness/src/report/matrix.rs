@@ -3,6 +3,7 @@
 //! dot, and red when colors are on).
 
 use super::model::{Counts, EdgeReport, Expected, RunReport, Seen, StepReport};
+use netpol_probes::wire::Outcome;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
@@ -12,7 +13,9 @@ const DIM: &str = "\x1b[2m";
 const RESET: &str = "\x1b[0m";
 
 /// What the cells mean, printed under every table.
-pub const LEGEND: &str = "cells: . allowed as expected   x denied as expected   - same pod\n       \
+pub const LEGEND: &str = "cells: . allowed as expected   x denied as expected (dropped: timeout)   \
+                          r denied as expected (rejected: refused, reset or unreachable)\n       \
+                          - same pod   \
                           A expected allow, seen denied   D expected deny, seen allowed   \
                           ? wrong pod or protocol answered, or unsupported";
 
@@ -98,6 +101,9 @@ pub fn summary(report: &RunReport) -> String {
             counts_line(&step.counts()),
             convergence_line(step)
         );
+        if let Some(denials) = denials_line(step) {
+            let _ = writeln!(text, "  {denials}");
+        }
     }
     let verdict = if report.passed() { "PASS" } else { "FAIL" };
     let _ = writeln!(
@@ -129,10 +135,36 @@ pub fn counts_line(counts: &Counts) -> String {
     line
 }
 
+/// How the data plane denied: `denied edges seen as: 120 timeout, 3 refused`; `None` when no
+/// edge was seen denied.
+pub fn denials_line(step: &StepReport) -> Option<String> {
+    let mut seen: Vec<(Outcome, usize)> = Vec::new();
+    for edge in step
+        .edges
+        .iter()
+        .filter(|e| Seen::of(e.observed) == Seen::Closed)
+    {
+        match seen
+            .iter_mut()
+            .find(|(outcome, _)| *outcome == edge.observed)
+        {
+            Some((_, count)) => *count += 1,
+            None => seen.push((edge.observed, 1)),
+        }
+    }
+    if seen.is_empty() {
+        return None;
+    }
+    seen.sort_by_key(|&(outcome, count)| (std::cmp::Reverse(count), outcome.as_str()));
+    let parts: Vec<String> = seen.iter().map(|(o, n)| format!("{n} {o}")).collect();
+    Some(format!("denied edges seen as: {}", parts.join(", ")))
+}
+
 fn cell(edge: &EdgeReport) -> (char, Option<&'static str>) {
     match (edge.expected, Seen::of(edge.observed), edge.passed) {
         (Expected::Allow, _, true) => ('.', Some(GREEN)),
-        (Expected::Deny, _, true) => ('x', Some(DIM)),
+        (Expected::Deny, _, true) if edge.observed == Outcome::Timeout => ('x', Some(DIM)),
+        (Expected::Deny, _, true) => ('r', Some(DIM)),
         (_, Seen::Broken, false) => ('?', Some(RED)),
         (Expected::Allow, _, false) => ('A', Some(RED)),
         (Expected::Deny, _, false) => ('D', Some(RED)),

@@ -129,6 +129,7 @@ fn the_summary_counts_each_kind_of_failure() {
     );
     insta::assert_snapshot!(matrix::summary(&report), @r"
     demo :: policies: 4 edges: 1 passed, 3 failed (1 allow blocked, 1 deny open, 1 broken); did not converge within 30500 ms (12 rounds); the last round is the result
+      denied edges seen as: 1 timeout
     FAIL demo: 4 edges: 1 passed, 3 failed (1 allow blocked, 1 deny open, 1 broken) (backend fake, 3 pods)
     ");
 }
