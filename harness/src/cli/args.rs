@@ -1,6 +1,6 @@
 //! Argument definitions (clap derive), shared by every subcommand.
 
-use super::{explain, lint, plan};
+use super::{explain, lint, plan, run};
 use crate::engine::model::{NetworkPolicy, Topology};
 use crate::input;
 use clap::{Args, Parser, Subcommand};
@@ -22,6 +22,8 @@ pub enum Command {
     Explain(explain::Args),
     /// Report intended flows the policies deny and other likely mistakes.
     Lint(lint::Args),
+    /// Deploy fixtures on a backend and verify every edge against the policies.
+    Run(run::RunArgs),
 }
 
 /// The topology and policies every subcommand reads.

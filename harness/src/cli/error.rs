@@ -1,6 +1,6 @@
 //! Errors and exit statuses of the command line.
 
-use crate::input;
+use crate::{input, report, runner};
 
 /// How a command ended when it did not fail; [`Status::code`] is the process exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,14 +32,22 @@ pub enum Error {
     Argument(String),
     #[error("failed to write the report")]
     Output(#[source] std::io::Error),
+    /// `run` could not produce a result: bad fixture input or an infrastructure error.
+    #[error(transparent)]
+    Run(#[from] runner::Error),
+    /// `run` could not write a report file.
+    #[error(transparent)]
+    Report(#[from] report::Error),
 }
 
 impl Error {
-    /// The process exit code: 2 for bad input or arguments, 1 when the output failed.
+    /// The process exit code: 2 for bad input or arguments, 1 when the output failed, and
+    /// for `run` errors the runner's code (2 bad input, 3 infrastructure, 130 interrupted).
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Input(_) | Error::Argument(_) => 2,
+            Error::Input(_) | Error::Argument(_) | Error::Report(_) => 2,
             Error::Output(_) => 1,
+            Error::Run(error) => error.exit_code(),
         }
     }
 }

@@ -2,14 +2,16 @@
 //!
 //! - `plan`: every edge of a topology with its verdict, as a truth table or JSON;
 //! - `explain`: why the policies allow or deny one edge;
-//! - `lint`: findings about a policy set, including intended flows it denies.
+//! - `lint`: findings about a policy set, including intended flows it denies;
+//! - `run`: the conformance run of fixtures on a backend (see [`run`](mod@run) for its exit statuses).
 //!
 //! Each subcommand lives in its own module with an `Args` struct and a `run` function that
 //! writes to a given output and returns an [`ExitCode`]-like [`Status`]; adding a subcommand
 //! means adding a module and a variant of [`Command`].
 //!
 //! Exit statuses: 0 success; 1 the command ran and reports a failure (lint findings with
-//! `--deny-findings`); 2 bad input (an unreadable or invalid file, a bad argument).
+//! `--deny-findings`, failing edges for `run`); 2 bad input (an unreadable or invalid file, a
+//! bad argument); 3 an infrastructure error (`run` could not test).
 //!
 //! [`ExitCode`]: std::process::ExitCode
 
@@ -18,6 +20,7 @@ mod error;
 pub mod explain;
 pub mod lint;
 pub mod plan;
+pub mod run;
 mod table;
 
 pub use args::{Cli, Command, InputArgs};
@@ -36,5 +39,6 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Status, Error> {
         Command::Plan(args) => plan::run(&args, out),
         Command::Explain(args) => explain::run(&args, out),
         Command::Lint(args) => lint::run(&args, out),
+        Command::Run(args) => run::run(&args, out),
     }
 }
