@@ -21,7 +21,7 @@ KIND_CONFIG ?= kind-config.yaml
 KUBE_CONTEXT ?= kind-$(KIND_CLUSTER)
 PROBE_IMAGE ?= netpol-probe:dev
 # The real servers beside some probe pods; loaded into kind so nodes need not pull them.
-SIDECAR_IMAGES ?= postgres:15 redis:7
+SIDECAR_IMAGES ?= postgres:15 redis:7 registry.k8s.io/coredns/coredns:v1.12.0
 REPORTS ?= reports
 
 # Calico: the official manifest at a pinned version, checked against a pinned sha256 before it

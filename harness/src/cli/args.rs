@@ -1,6 +1,6 @@
 //! Argument definitions (clap derive), shared by every subcommand.
 
-use super::{explain, lint, plan, run};
+use super::{clean, explain, lint, plan, run};
 use crate::engine::model::{NetworkPolicy, Topology};
 use crate::input;
 use clap::{Args, Parser, Subcommand};
@@ -24,6 +24,8 @@ pub enum Command {
     Lint(lint::Args),
     /// Deploy fixtures on a backend and verify every edge against the policies.
     Run(run::RunArgs),
+    /// Remove what runs left behind on a backend (only the harness's own objects).
+    Clean(clean::Args),
 }
 
 /// The topology and policies every subcommand reads.

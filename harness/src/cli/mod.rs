@@ -3,7 +3,8 @@
 //! - `plan`: every edge of a topology with its verdict, as a truth table or JSON;
 //! - `explain`: why the policies allow or deny one edge;
 //! - `lint`: findings about a policy set, including intended flows it denies;
-//! - `run`: the conformance run of fixtures on a backend (see [`run`](mod@run) for its exit statuses).
+//! - `run`: the conformance run of fixtures on a backend (see [`run`](mod@run) for its exit statuses);
+//! - `clean`: removes what runs left behind on a backend.
 //!
 //! Each subcommand lives in its own module with an `Args` struct and a `run` function that
 //! writes to a given output and returns an [`ExitCode`]-like [`Status`]; adding a subcommand
@@ -16,6 +17,7 @@
 //! [`ExitCode`]: std::process::ExitCode
 
 mod args;
+pub mod clean;
 mod error;
 pub mod explain;
 pub mod lint;
@@ -40,5 +42,6 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Status, Error> {
         Command::Explain(args) => explain::run(&args, out),
         Command::Lint(args) => lint::run(&args, out),
         Command::Run(args) => run::run(&args, out),
+        Command::Clean(args) => clean::run(&args, out),
     }
 }

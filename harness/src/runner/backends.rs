@@ -6,7 +6,10 @@ use super::fixture::Fixture;
 use super::options::RunOptions;
 use super::plan::Plan;
 use super::run::run_fixture;
-use crate::backend::{Backend, BackendError, LocalBackend, LocalConfig};
+use super::steps::ActionKind;
+use crate::backend::kube::KubeExec;
+use crate::backend::{Backend, BackendError, KubeBackend, LocalBackend, LocalConfig};
+use crate::engine::NetworkPolicy;
 use crate::report::RunReport;
 use std::fmt;
 use std::str::FromStr;
@@ -16,7 +19,8 @@ use std::str::FromStr;
 pub enum BackendKind {
     /// Network namespaces and nftables on this machine (needs root).
     Local,
-    /// A Kubernetes cluster (issue 6; not built yet).
+    /// A Kubernetes cluster: the kubeconfig context named by `--kube-context` or
+    /// `NETPOL_KUBE_CONTEXT`.
     Kube,
 }
 
@@ -62,13 +66,41 @@ pub async fn run_on(
             let make = async || Ok(LocalBackend::new(LocalConfig::default()));
             run_fixtures(make, fixtures, options, observer).await
         }
-        // TODO(issue 6): connect a `KubeBackend` here (with the context from the command
-        // line or NETPOL_KUBE_CONTEXT) once the Kubernetes backend is merged.
-        BackendKind::Kube => (
-            Vec::new(),
-            Some(Error::BackendUnavailable("kube".to_owned())),
-        ),
+        BackendKind::Kube => run_on_kube(None, fixtures, options, observer).await,
     }
+}
+
+/// Runs every planned fixture on the Kubernetes cluster of context `context` (else
+/// `NETPOL_KUBE_CONTEXT`), one fresh backend (and run id) each, in order.
+pub async fn run_on_kube(
+    context: Option<String>,
+    fixtures: &[(Fixture, Plan)],
+    options: &RunOptions,
+    observer: &dyn Observer,
+) -> (Vec<RunReport>, Option<Error>) {
+    let policies = every_policy(fixtures.iter().map(|(fixture, _)| fixture));
+    let make = async || KubeBackend::<KubeExec>::from_env(context.clone(), &policies).await;
+    run_fixtures(make, fixtures, options, observer).await
+}
+
+/// Every policy the fixtures may apply, their steps' included: the kube backend keeps the
+/// namespaces they select by name under their exact names.
+pub(crate) fn every_policy<'a>(
+    fixtures: impl IntoIterator<Item = &'a Fixture>,
+) -> Vec<NetworkPolicy> {
+    let mut policies = Vec::new();
+    for fixture in fixtures {
+        policies.extend(fixture.policies.iter().cloned());
+        for action in fixture.steps.iter().flat_map(|step| &step.actions) {
+            if let ActionKind::Apply {
+                policies: applied, ..
+            } = &action.kind
+            {
+                policies.extend(applied.iter().cloned());
+            }
+        }
+    }
+    policies
 }
 
 /// Runs every planned fixture on a backend made by `make` (which may connect to a cluster),

@@ -13,14 +13,15 @@
 //!   so that a test run never picks a cluster by itself;
 //! - `NETPOL_TIMEOUT_MS`, `NETPOL_CONVERGE_TIMEOUT_S`: the per-probe and convergence timeouts.
 
-use super::backends::BackendKind;
+use super::backends::{BackendKind, every_policy};
 use super::error::Error;
 use super::events::Observer;
 use super::fixture::{Fixture, fixture_dirs};
 use super::options::RunOptions;
 use super::plan::Plan;
 use super::run::run_fixture;
-use crate::backend::{LocalBackend, LocalConfig};
+use crate::backend::kube::KubeExec;
+use crate::backend::{KubeBackend, LocalBackend, LocalConfig};
 use crate::engine::{Engine, lint};
 use crate::report::{EdgeReport, message::failure_message};
 use std::collections::{BTreeMap, BTreeSet};
@@ -239,7 +240,16 @@ async fn run_subset(
             let mut backend = LocalBackend::new(LocalConfig::default());
             run_fixture(&mut backend, &fixture, &plan, options, observer).await?
         }
-        BackendKind::Kube => return Err(Error::BackendUnavailable("kube".to_owned())),
+        BackendKind::Kube => {
+            let policies = every_policy([&fixture]);
+            let mut backend = KubeBackend::<KubeExec>::from_env(None, &policies)
+                .await
+                .map_err(|source| Error::Backend {
+                    action: "start the backend".to_owned(),
+                    source,
+                })?;
+            run_fixture(&mut backend, &fixture, &plan, options, observer).await?
+        }
     };
     Ok(report
         .steps

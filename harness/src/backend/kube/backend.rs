@@ -89,6 +89,23 @@ impl KubeBackend<KubeExec> {
             config,
         ))
     }
+    /// The backend the runner and the CLI use: the context from `flag` (`--kube-context`) or
+    /// `NETPOL_KUBE_CONTEXT`, the image from `NETPOL_PROBE_IMAGE`, and the namespaces that
+    /// `policies` select by name kept under their exact names. Pass every policy the run may
+    /// apply (all steps), so that no namespace a later step names by label gets a suffix;
+    /// names stay consistent either way, since policies are rewritten through the mapping.
+    ///
+    /// # Errors
+    /// [`BackendError::Preflight`] without a context; the connection errors of
+    /// [`connect`](Self::connect).
+    pub async fn from_env(
+        flag: Option<String>,
+        policies: &[NetworkPolicy],
+    ) -> Result<Self, BackendError> {
+        let mut config = KubeConfig::from_env(flag)?;
+        config.exact_namespaces = super::names::namespaces_named_by(policies);
+        Ok(KubeBackend::connect(config).await?)
+    }
 }
 
 impl<E: ExecTransport> KubeBackend<E> {
@@ -259,6 +276,7 @@ impl<E: ExecTransport> KubeBackend<E> {
         });
         let Some(found) = found.filter(|_| !ours) else {
             let manifest = manifests::namespace(&cluster, labels, &self.config.run_id);
+            tracing::debug!(namespace = %cluster, "creating the namespace");
             apply(&api, &cluster, &manifest, || {
                 format!("create namespace {cluster}")
             })

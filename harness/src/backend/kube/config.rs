@@ -19,6 +19,10 @@ pub const POSTGRES_IMAGE: &str = "postgres:15";
 /// The image of the real Redis server beside pods with a `redis` port.
 pub const REDIS_IMAGE: &str = "redis:7";
 
+/// The image of the DNS server beside pods with a `dns` port (the CoreDNS of Kubernetes 1.33,
+/// already on kind's nodes).
+pub const DNS_IMAGE: &str = "registry.k8s.io/coredns/coredns:v1.12.0";
+
 /// The port on which every probe pod's agent answers `GET /healthz` for its readiness probe,
 /// unless the pod already serves HTTP. Nothing probes it.
 pub const DEFAULT_CANARY_PORT: u16 = 9999;

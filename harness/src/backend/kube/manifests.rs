@@ -82,8 +82,8 @@ pub fn namespace_labels_patch(name: &str, labels: Labels) -> core::Namespace {
 /// The probe pod standing in for one topology pod.
 ///
 /// One `agent` container serves every port the agent answers itself; each `postgres` or
-/// `redis` port gets a real server container beside it, which declares that port (so named
-/// ports resolve as in the real app). Pods of a run spread across nodes (topology spread on
+/// `redis` port gets a real server container beside it, and each `dns` port number a CoreDNS,
+/// which declare those ports (so named ports resolve as in the real app). Pods of a run spread across nodes (topology spread on
 /// the hostname, best effort) so that same-node and cross-node edges both occur.
 pub fn probe_pod(
     name: &str,
@@ -108,16 +108,14 @@ pub fn probe_pod(
                 containers.push(container);
                 volumes.append(&mut vols);
             }
-            Check::Dns => {
-                return Err(format!(
-                    "port {}/{} of {namespace}/{name} needs a DNS server; only provided pods \
-                     (CoreDNS) serve DNS on a cluster",
-                    spec.port, spec.protocol
-                ));
-            }
             _ => {}
         }
     }
+    let mut dns_ports: BTreeMap<u16, Vec<&PortSpec>> = BTreeMap::new();
+    for spec in ports.iter().filter(|p| p.effective_check() == Check::Dns) {
+        dns_ports.entry(spec.port).or_default().push(spec);
+    }
+    containers.extend(dns_ports.into_values().map(|specs| dns_container(&specs)));
     Ok(core::Pod {
         metadata: meta::ObjectMeta {
             name: Some(name.to_owned()),
@@ -203,15 +201,23 @@ fn agent_container(
     })
 }
 
-/// `GET /healthz` on the first HTTP port, which answers 200 once every listener is bound;
-/// without one, the agent also serves the canary port over HTTP for this probe alone.
+/// `GET /healthz`, which the agent answers with 200 once every listener is bound, on the
+/// topology's canary port (the HTTP port named `canary`, which no policy names), else on the
+/// first HTTP port. A pod without an HTTP port (possibly without any TCP port, so that a TCP
+/// check cannot stand in) gets an extra HTTP port, [`PodSettings::canary_port`], for this
+/// probe alone.
 fn readiness(
     served: &[&PortSpec],
     canary_port: u16,
     args: &mut Vec<String>,
     container_ports: &mut Vec<core::ContainerPort>,
 ) -> Result<core::Probe, String> {
-    let port = match served.iter().find(|p| p.effective_check() == Check::Http) {
+    let http = |p: &&&PortSpec| p.effective_check() == Check::Http;
+    let canary = served
+        .iter()
+        .filter(http)
+        .find(|p| p.name.as_deref() == Some("canary"));
+    let port = match canary.or_else(|| served.iter().find(http)) {
         Some(http) => http.port,
         None if served.iter().any(|p| p.port == canary_port) => {
             return Err(format!(
@@ -312,6 +318,24 @@ fn redis_container(spec: &PortSpec) -> (core::Container, Vec<core::Volume>) {
         ..Default::default()
     };
     (container, vec![empty_dir(&data)])
+}
+
+/// A CoreDNS serving `specs` (one port number, over UDP and/or TCP). Without a Corefile it
+/// answers every query through its `whoami` plugin: any answer proves the server was reached,
+/// which is all a `dns` check asks.
+fn dns_container(specs: &[&PortSpec]) -> core::Container {
+    let port = specs[0].port;
+    core::Container {
+        name: format!("dns-{port}"),
+        image: Some(super::config::DNS_IMAGE.to_owned()),
+        image_pull_policy: Some("IfNotPresent".to_owned()),
+        args: Some(vec!["-dns.port".to_owned(), port.to_string()]),
+        ports: Some(specs.iter().map(|spec| container_port(spec)).collect()),
+        readiness_probe: Some(tcp_readiness(port)),
+        resources: Some(resources("10m", "16Mi", "64Mi")),
+        security_context: Some(restricted(AGENT_UID)),
+        ..Default::default()
+    }
 }
 
 /// The `--port` argument of `netpol-probe serve`.

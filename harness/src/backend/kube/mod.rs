@@ -16,8 +16,9 @@
 //!   namespace is never labelled as the harness's: the topology labels it lacked are added
 //!   and restored to their previous values at teardown.
 //! - **Probe pods** ([`manifests::probe_pod`]): `netpol-probe serve` with the pod's ports,
-//!   identity from the downward API, readiness on `/healthz`, no privileges; real Postgres
-//!   and Redis containers beside the agent for those ports; spread across nodes.
+//!   identity from the downward API, readiness on `/healthz` (the `canary` port), no
+//!   privileges; real Postgres, Redis and DNS (CoreDNS) containers beside the agent for those
+//!   ports; spread across nodes.
 //!   [`KubeBackend::crosses_nodes`] tells whether an edge crossed nodes.
 //! - **Provided pods** (CoreDNS) are found by their labels and reached through the ClusterIP
 //!   of the Service selecting them (`kube-dns`).
@@ -35,8 +36,6 @@
 //!   namespace deletes it at teardown even if another run still uses it.
 //! - Closing the probe's stdin needs the `v5.channel.k8s.io` stream protocol (Kubernetes
 //!   1.30 or newer); with an older API server every batch times out.
-//! - Non-provided pods cannot serve `dns` ports (no DNS server container yet): deploy
-//!   refuses such a topology before changing anything.
 //! - Dropping the backend without `teardown` only warns: run `clean`.
 
 pub mod backend;

@@ -808,6 +808,48 @@ async fn a_postgres_port_gets_a_real_postgres_beside_an_agent_ready_on_the_canar
 }
 
 #[test]
+fn dns_ports_get_one_coredns_per_port_number_and_readiness_prefers_the_canary_port() {
+    let ports = [
+        port(53, Protocol::Udp, Check::Dns, Some("dns")),
+        port(53, Protocol::Tcp, Check::Dns, Some("dns-tcp")),
+        port(9090, Protocol::Tcp, Check::Http, Some("http")),
+        port(8080, Protocol::Tcp, Check::Http, Some("canary")),
+    ];
+    let settings = manifests::PodSettings {
+        run_id: "r1",
+        image: "img",
+        canary_port: 9999,
+    };
+    let pod = manifests::probe_pod("fake-dns", "ns", &Labels::new(), &ports, settings).unwrap();
+    let pod = serde_json::to_value(pod).unwrap();
+    let agent = &pod["spec"]["containers"][0];
+    assert_eq!(
+        agent["args"],
+        json!([
+            "serve",
+            "--port",
+            "9090/TCP/http/http",
+            "--port",
+            "8080/TCP/http/canary"
+        ])
+    );
+    assert_eq!(agent["readinessProbe"]["httpGet"]["port"], 8080);
+    let dns = &pod["spec"]["containers"][1];
+    assert_eq!(dns["name"], "dns-53");
+    assert_eq!(dns["image"], "registry.k8s.io/coredns/coredns:v1.12.0");
+    assert_eq!(dns["args"], json!(["-dns.port", "53"]));
+    assert_eq!(
+        dns["ports"],
+        json!([
+            {"containerPort": 53, "name": "dns", "protocol": "UDP"},
+            {"containerPort": 53, "name": "dns-tcp", "protocol": "TCP"}
+        ])
+    );
+    assert_eq!(dns["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(pod["spec"]["containers"].as_array().unwrap().len(), 2);
+}
+
+#[test]
 fn a_redis_port_gets_a_redis_without_persistence() {
     let spec = port(6379, Protocol::Tcp, Check::Redis, Some("redis"));
     let settings = manifests::PodSettings {
@@ -950,9 +992,10 @@ async fn a_topology_the_backend_cannot_deploy_changes_nothing() {
     let api = FakeApi::new(Cluster::seeded());
     let mut backend = KubeBackend::with_client(api.client(), Connected::default(), config());
     let mut topology = topology();
-    topology.pods[FRONTEND]
+    // Without an HTTP port the agent needs the canary port for readiness, but it is taken.
+    topology.pods[POSTGRES]
         .ports
-        .push(port(53, Protocol::Udp, Check::Dns, None));
+        .push(port(9999, Protocol::Tcp, Check::Tcp, None));
     let error = backend.deploy(&topology).await.unwrap_err();
     assert!(matches!(error, BackendError::Unsupported(_)), "{error:?}");
     assert!(api.requests().is_empty(), "{:?}", api.requests());
@@ -1336,4 +1379,36 @@ async fn a_real_cluster_enforces_a_deny_all_policy() {
     .await;
     backend.teardown().await.unwrap();
     result.unwrap();
+}
+
+#[tokio::test]
+async fn the_seed_fixture_deploys_with_its_named_namespaces_kept_and_the_others_suffixed() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/meeting-app");
+    let topology = crate::input::load_topology(&dir.join("topology.yaml")).unwrap();
+    let policies = crate::input::load_policies(&[dir.join("policies")]).unwrap();
+    let api = FakeApi::new(Cluster::seeded());
+    let config = KubeConfig {
+        exact_namespaces: names::namespaces_named_by(&policies),
+        ..config()
+    };
+    let mut backend = KubeBackend::with_client(api.client(), Connected::default(), config);
+    backend.deploy(&topology).await.unwrap();
+    backend.apply_policies(&policies).await.unwrap();
+    assert_eq!(
+        backend.cluster_namespace("meeting-app"),
+        Some("meeting-app-r1")
+    );
+    assert_eq!(
+        backend.cluster_namespace("ingress-nginx"),
+        Some("ingress-nginx")
+    );
+    assert_eq!(
+        backend.cluster_namespace("kube-system"),
+        Some("kube-system")
+    );
+    let applied = api.requests().iter().filter(|r| r.is_apply()).count();
+    let probe_pods = topology.pods.iter().filter(|p| !p.provided).count();
+    let created_namespaces = topology.namespaces.len() - 1;
+    assert_eq!(applied, created_namespaces + probe_pods + policies.len());
+    backend.teardown().await.unwrap();
 }
