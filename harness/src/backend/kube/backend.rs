@@ -257,13 +257,7 @@ impl<E: ExecTransport> KubeBackend<E> {
     ) -> Result<NamespaceState> {
         let cluster = names.cluster_name(topology_name).to_owned();
         let api: Api<Namespace> = Api::all(self.client.clone());
-        let existing = api
-            .get_opt(&cluster)
-            .await
-            .map_err(|source| KubeError::Api {
-                action: format!("look up namespace {cluster}"),
-                source,
-            })?;
+        let existing = self.settled_namespace(&api, &cluster).await?;
         let topology_labels: Labels = labels
             .iter()
             .filter(|(k, _)| k.as_str() != NAMESPACE_NAME_LABEL)
@@ -306,6 +300,37 @@ impl<E: ExecTransport> KubeBackend<E> {
         };
         self.relabel_namespace(&mut state, topology_labels).await?;
         Ok(state)
+    }
+
+    /// Namespace `name` as it is once any deletion in progress has finished: a namespace a
+    /// previous run deleted (back-to-back runs that share an exact namespace) stays
+    /// `Terminating` for a while and accepts no new pods.
+    async fn settled_namespace(
+        &self,
+        api: &Api<Namespace>,
+        name: &str,
+    ) -> Result<Option<Namespace>> {
+        let lookup = |source| KubeError::Api {
+            action: format!("look up namespace {name}"),
+            source,
+        };
+        let existing = api.get_opt(name).await.map_err(lookup)?;
+        let terminating = existing.as_ref().is_some_and(|ns| {
+            ns.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Terminating")
+        });
+        if !terminating {
+            return Ok(existing);
+        }
+        let uid = existing.and_then(|ns| ns.metadata.uid).unwrap_or_default();
+        wait::deleted(
+            api.clone(),
+            name,
+            &uid,
+            format!("terminating namespace {name} to be deleted"),
+            self.config.wait_timeout,
+        )
+        .await?;
+        api.get_opt(name).await.map_err(lookup)
     }
 
     /// Replaces the topology labels of a namespace with a JSON merge patch. On a reused

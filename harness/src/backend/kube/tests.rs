@@ -210,8 +210,14 @@ impl Cluster {
         match (request.method.as_str(), name) {
             ("GET", None) if request.param("watch") == Some("true") => None,
             ("GET", None) => Some((200, self.list(&resource, &namespace, request))),
-            ("GET", Some(name)) => Some(match self.objects.get(&key(&name)) {
-                Some(object) => (200, object.clone()),
+            ("GET", Some(name)) => Some(match self.objects.get(&key(&name)).cloned() {
+                Some(object) => {
+                    // A terminating object finishes terminating once it has been seen.
+                    if object["status"]["phase"] == "Terminating" {
+                        self.objects.remove(&key(&name));
+                    }
+                    (200, object)
+                }
                 None => (
                     404,
                     status(404, "NotFound", &format!("{resource} \"{name}\" not found")),
@@ -1411,4 +1417,33 @@ async fn the_seed_fixture_deploys_with_its_named_namespaces_kept_and_the_others_
     let created_namespaces = topology.namespaces.len() - 1;
     assert_eq!(applied, created_namespaces + probe_pods + policies.len());
     backend.teardown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_namespace_still_terminating_from_a_previous_run_is_awaited_then_created() {
+    let mut cluster = Cluster::seeded();
+    cluster.insert(
+        "namespaces",
+        json!({
+            "metadata": {"name": "ingress-nginx", "uid": "old-run",
+                         "labels": {"netpol-harness/run-id": "r0"}},
+            "status": {"phase": "Terminating"}
+        }),
+    );
+    let (api, mut backend, _) = deployed(cluster).await;
+    let waited = api.requests().into_iter().any(|r| {
+        r.path == "/api/v1/namespaces"
+            && r.param("fieldSelector") == Some("metadata.name=ingress-nginx")
+    });
+    assert!(
+        waited,
+        "the deletion is awaited through a watch of the namespace"
+    );
+    let created = api.applied("/api/v1/namespaces/ingress-nginx");
+    assert_eq!(created["metadata"]["labels"]["netpol-harness/run-id"], "r1");
+    backend.teardown().await.unwrap();
+    assert!(
+        api.deleted()
+            .contains(&"/api/v1/namespaces/ingress-nginx".to_owned())
+    );
 }

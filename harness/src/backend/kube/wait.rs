@@ -70,6 +70,29 @@ where
     }
 }
 
+/// Waits until the object `name` with `uid` is gone (deleted, or replaced by a new one).
+///
+/// # Errors
+/// [`KubeError::Timeout`] or [`KubeError::Wait`], naming `what`.
+pub async fn deleted<K>(
+    api: Api<K>,
+    name: &str,
+    uid: &str,
+    what: String,
+    timeout: Duration,
+) -> Result<()>
+where
+    K: Clone + Debug + Send + serde::de::DeserializeOwned + kube::Resource + 'static,
+{
+    tracing::debug!(%what, ?timeout, "waiting");
+    let gone = await_condition(api, name, conditions::is_deleted(uid));
+    match tokio::time::timeout(timeout, gone).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(source)) => Err(KubeError::Wait { what, source }),
+        Err(_) => Err(KubeError::Timeout { what, timeout }),
+    }
+}
+
 /// What explains a pod that is not ready: why each container waits or failed, then the
 /// pod's events (`reason: message`), as far as they can be read.
 pub async fn diagnose(api: &Api<Pod>, name: &str) -> Vec<String> {
