@@ -191,6 +191,30 @@ mod tests {
         std::fs::remove_dir_all(dir).unwrap();
     }
 
+    /// Building a TLS client is where two rustls crypto providers (ring from kube, aws-lc-rs
+    /// from a dependency's defaults) would panic; it connects to nothing.
+    #[tokio::test]
+    async fn a_client_for_a_tls_context_builds_with_a_single_crypto_provider() {
+        let kubeconfig: kube::config::Kubeconfig = serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "c", "cluster": {
+                "server": "https://127.0.0.1:6443", "insecure-skip-tls-verify": true}}],
+            "users": [{"name": "u", "user": {"token": "t"}}],
+            "contexts": [{"name": "kind-test", "context": {"cluster": "c", "user": "u"}}]
+        }))
+        .unwrap();
+        let options = kube::config::KubeConfigOptions {
+            context: Some("kind-test".into()),
+            ..Default::default()
+        };
+        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+            .await
+            .unwrap();
+        assert_eq!(config.cluster_url.to_string(), "https://127.0.0.1:6443/");
+        kube::Client::try_from(config).expect("a TLS client");
+    }
+
     #[test]
     fn run_ids_are_short_lowercase_alphanumerics() {
         let id = new_run_id();
