@@ -90,7 +90,7 @@ impl Server {
                     }
                     Ok(None) => break,
                     Err(source) if optional && is_missing_family(&source) => {
-                        tracing::warn!(%ip, port = spec.port, "skipping address: {source}");
+                        tracing::warn!(%ip, port = spec.port, error = %source, "skipping an address");
                     }
                     Err(source) => {
                         let addr = SocketAddr::new(ip, spec.port);
@@ -149,10 +149,10 @@ impl Server {
         shutdown.await;
         self.shared.ready.store(false, Ordering::SeqCst);
         tasks.shutdown().await;
-        if let Some(path) = &self.ready_file
-            && let Err(error) = std::fs::remove_file(path)
-        {
-            tracing::debug!(path = %path.display(), %error, "could not remove the ready file");
+        if let Some(path) = &self.ready_file {
+            if let Err(error) = std::fs::remove_file(path) {
+                tracing::debug!(path = %path.display(), %error, "could not remove the ready file");
+            }
         }
         tracing::info!("stopped");
     }
