@@ -12,7 +12,7 @@
 //!   `meeting-app` by name selects `meeting-app-<run id>`.
 //! - **Ownership**: every object the harness creates carries
 //!   `app.kubernetes.io/managed-by=netpol-harness` and `netpol-harness/run-id=<run id>`;
-//!   teardown deletes only what the run created, [`clean`] only labelled objects. A reused
+//!   teardown deletes only what the run created, [`clean()`] only labelled objects. A reused
 //!   namespace is never labelled as the harness's: the topology labels it lacked are added
 //!   and restored to their previous values at teardown.
 //! - **Probe pods** ([`manifests::probe_pod`]): `netpol-probe serve` with the pod's ports,
