@@ -5,4 +5,6 @@ pub mod backend;
 pub mod cli;
 pub mod engine;
 pub mod input;
+pub mod report;
+pub mod runner;
 pub mod synth;

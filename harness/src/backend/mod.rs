@@ -5,7 +5,7 @@
 //! source pod: one batch of [`Target`]s per call, executed by `netpol-probe probe` inside the
 //! pod, returning one [`ProbeResult`] per target. The runner is generic over [`Backend`] so
 //! the same conformance run works on the [`local`] backend (network namespaces and
-//! nftables on this machine) and on a Kubernetes cluster.
+//! nftables on this machine) and on a Kubernetes cluster ([`kube`]).
 //!
 //! Errors a backend returns are *infrastructure errors*: the harness could not test. What a
 //! probe saw (connected, timeout, refused...) is never an error but an [`Outcome`] in its
@@ -13,6 +13,7 @@
 //!
 //! [`Outcome`]: netpol_probes::wire::Outcome
 
+pub mod kube;
 pub mod local;
 
 use crate::engine::{Labels, NetworkPolicy, PodIndex, Topology};
@@ -21,6 +22,7 @@ use std::future::Future;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
+pub use kube::{KubeBackend, KubeConfig};
 pub use local::{LocalBackend, LocalConfig};
 
 /// Why a backend could not do what the runner asked.

@@ -1,6 +1,6 @@
 //! Argument definitions (clap derive), shared by every subcommand.
 
-use super::{clean, explain, lint, plan, synth};
+use super::{clean, explain, lint, plan, run, synth};
 use crate::engine::model::{NetworkPolicy, Topology};
 use crate::input;
 use clap::{Args, Parser, Subcommand};
@@ -28,7 +28,9 @@ pub enum Command {
     Explain(explain::Args),
     /// Report intended flows the policies deny and other likely mistakes.
     Lint(lint::Args),
-    /// Remove what killed runs left behind (namespaces, tables, processes named `nph-*`).
+    /// Deploy fixtures on a backend and verify every edge against the policies.
+    Run(run::RunArgs),
+    /// Remove what runs left behind on a backend (only the harness's own objects).
     Clean(clean::Args),
     /// Write a synthetic cluster (topology and policies) for benchmarks.
     Synth(synth::Args),

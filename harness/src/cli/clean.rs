@@ -1,36 +1,56 @@
-//! `netpol-harness clean --backend local`: removes what killed local runs left behind.
+//! `clean`: removes what runs of the harness left behind on a backend.
+//!
+//! - `local`: the namespaces, processes and directories of runs whose owner process is dead;
+//! - `kube`: every object labelled `app.kubernetes.io/managed-by=netpol-harness` in the
+//!   cluster of `--kube-context` (or `NETPOL_KUBE_CONTEXT`): the namespaces runs created, and
+//!   the pods, Services and NetworkPolicies they left in namespaces they reused. Nothing
+//!   unlabelled is touched.
 
 use super::error::{Error, Status};
-use crate::backend::local;
+use super::run::parse_backend;
+use crate::backend::{BackendError, kube, local};
+use crate::runner::{self, BackendKind};
 use std::io::Write;
 
-/// Which backend's leftovers to remove.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum BackendKind {
-    /// Network namespaces, nftables tables, processes and work directories named `nph-*`.
-    Local,
-}
-
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Debug, clap::Args)]
 pub struct Args {
-    #[arg(long, value_enum, default_value = "local")]
+    /// The backend to clean: `local` (this machine) or `kube` (a cluster).
+    #[arg(long, value_name = "NAME", default_value = "local", value_parser = parse_backend)]
     pub backend: BackendKind,
+    /// The kubeconfig context of the cluster for `--backend kube` (default: the
+    /// NETPOL_KUBE_CONTEXT environment variable; never the current context).
+    #[arg(long, value_name = "NAME")]
+    pub kube_context: Option<String>,
 }
 
-/// Removes the leftovers of local runs whose owner process is dead; live runs and anything
-/// not named `nph-*` are left alone.
+/// Cleans the backend and lists what was removed.
 ///
 /// # Errors
-/// [`Error::Backend`] when something cannot be removed (not root, for instance).
+/// [`Error::Run`] with an infrastructure error when the backend cannot be cleaned.
 pub fn run(args: &Args, out: &mut dyn Write) -> Result<Status, Error> {
+    let failed = |source: BackendError| {
+        Error::Run(runner::Error::Backend {
+            action: "clean the backend".to_owned(),
+            source,
+        })
+    };
     match args.backend {
         BackendKind::Local => {
-            local::preflight::privileges()?;
-            let report = local::clean()?;
-            for run in &report.runs {
-                writeln!(out, "removed run nph-{run}")?;
-            }
+            let report = local::clean().map_err(failed)?;
             writeln!(out, "{report}")?;
+        }
+        BackendKind::Kube => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .map_err(Error::Output)?;
+            let cleaned = runtime
+                .block_on(kube::clean_context(args.kube_context.clone()))
+                .map_err(|error| failed(error.into()))?;
+            for object in &cleaned.deleted {
+                writeln!(out, "deleted {object}")?;
+            }
+            writeln!(out, "removed {} labelled object(s)", cleaned.deleted.len())?;
         }
     }
     Ok(Status::Success)

@@ -1,6 +1,6 @@
 //! Errors and exit statuses of the command line.
 
-use crate::input;
+use crate::{input, report, runner};
 
 /// How a command ended when it did not fail; [`Status::code`] is the process exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,19 +32,22 @@ pub enum Error {
     Argument(String),
     #[error("failed to write the report")]
     Output(#[source] std::io::Error),
-    /// A backend could not do its job (an infrastructure error).
+    /// `run` could not produce a result: bad fixture input or an infrastructure error.
     #[error(transparent)]
-    Backend(#[from] crate::backend::BackendError),
+    Run(#[from] runner::Error),
+    /// `run` could not write a report file.
+    #[error(transparent)]
+    Report(#[from] report::Error),
 }
 
 impl Error {
-    /// The process exit code: 2 for bad input or arguments, 1 when the output failed, 3 when a
-    /// backend failed.
+    /// The process exit code: 2 for bad input or arguments, 1 when the output failed, and
+    /// for `run` errors the runner's code (2 bad input, 3 infrastructure, 130 interrupted).
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Input(_) | Error::Argument(_) => 2,
+            Error::Input(_) | Error::Argument(_) | Error::Report(_) => 2,
             Error::Output(_) => 1,
-            Error::Backend(_) => 3,
+            Error::Run(error) => error.exit_code(),
         }
     }
 }

@@ -3,7 +3,8 @@
 //! - `plan`: every edge of a topology with its verdict, as a truth table or JSON;
 //! - `explain`: why the policies allow or deny one edge;
 //! - `lint`: findings about a policy set, including intended flows it denies;
-//! - `clean`: removes what killed local runs left behind;
+//! - `run`: the conformance run of fixtures on a backend (see [`run`](mod@run) for its exit statuses);
+//! - `clean`: removes what runs left behind on a backend;
 //! - `synth`: a synthetic cluster written as input files, to measure `plan` end to end.
 //!
 //! Each subcommand lives in its own module with an `Args` struct and a `run` function that
@@ -11,8 +12,8 @@
 //! means adding a module and a variant of [`Command`].
 //!
 //! Exit statuses: 0 success; 1 the command ran and reports a failure (lint findings with
-//! `--deny-findings`); 2 bad input (an unreadable or invalid file, a bad argument); 3 an infrastructure error
-//! (a backend could not do its job).
+//! `--deny-findings`, failing edges for `run`); 2 bad input (an unreadable or invalid file, a
+//! bad argument); 3 an infrastructure error (`run` could not test).
 //!
 //! [`ExitCode`]: std::process::ExitCode
 
@@ -22,6 +23,7 @@ mod error;
 pub mod explain;
 pub mod lint;
 pub mod plan;
+pub mod run;
 pub mod synth;
 mod table;
 
@@ -41,6 +43,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Status, Error> {
         Command::Plan(args) => plan::run(&args, out),
         Command::Explain(args) => explain::run(&args, out),
         Command::Lint(args) => lint::run(&args, out),
+        Command::Run(args) => run::run(&args, out),
         Command::Clean(args) => clean::run(&args, out),
         Command::Synth(args) => synth::run(&args, out),
     }

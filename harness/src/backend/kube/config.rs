@@ -1,0 +1,228 @@
+//! What the Kubernetes backend is told: which cluster, which image, how long to wait.
+
+use super::error::{KubeError, Result};
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+/// The environment variable naming the kube context, read when `--kube-context` is absent.
+pub const CONTEXT_ENV: &str = "NETPOL_KUBE_CONTEXT";
+
+/// The environment variable overriding the probe image.
+pub const IMAGE_ENV: &str = "NETPOL_PROBE_IMAGE";
+
+/// The probe image `make image` builds and loads into kind.
+pub const DEFAULT_IMAGE: &str = "netpol-probe:dev";
+
+/// The image of the real Postgres server beside pods with a `postgres` port.
+pub const POSTGRES_IMAGE: &str = "postgres:15";
+
+/// The image of the real Redis server beside pods with a `redis` port.
+pub const REDIS_IMAGE: &str = "redis:7";
+
+/// The image of the DNS server beside pods with a `dns` port (the CoreDNS of Kubernetes 1.33,
+/// already on kind's nodes).
+pub const DNS_IMAGE: &str = "registry.k8s.io/coredns/coredns:v1.12.0";
+
+/// The port on which every probe pod's agent answers `GET /healthz` for its readiness probe,
+/// unless the pod already serves HTTP. Nothing probes it.
+pub const DEFAULT_CANARY_PORT: u16 = 9999;
+
+/// Settings of a [`KubeBackend`](super::KubeBackend).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KubeConfig {
+    /// The kubeconfig context to use; there is no default (see [`resolve_context`]).
+    pub context: String,
+    /// The probe image (default [`DEFAULT_IMAGE`]).
+    pub image: String,
+    /// Identifies this run: label value and namespace suffix. Lowercase alphanumerics.
+    pub run_id: String,
+    /// Topology namespaces used under their exact name (created when missing, reused when
+    /// present). Namespaces of provided pods are always exact; every other namespace gets
+    /// the suffix `-<run_id>`. Fill with [`namespaces_named_by`] to keep the names that the
+    /// policies select by `kubernetes.io/metadata.name`.
+    pub exact_namespaces: BTreeSet<String>,
+    /// How long a probe pod may take to become ready (image pull included).
+    pub ready_timeout: Duration,
+    /// How long other waits (service accounts, deletions) may take.
+    pub wait_timeout: Duration,
+    /// Margin added to a probe batch's own deadline for the exec round trip.
+    pub exec_margin: Duration,
+    /// See [`DEFAULT_CANARY_PORT`].
+    pub canary_port: u16,
+}
+
+impl KubeConfig {
+    /// A configuration for `context` with a fresh run id and the defaults.
+    pub fn new(context: impl Into<String>) -> Self {
+        KubeConfig {
+            context: context.into(),
+            image: DEFAULT_IMAGE.to_owned(),
+            run_id: new_run_id(),
+            exact_namespaces: BTreeSet::new(),
+            ready_timeout: Duration::from_secs(180),
+            wait_timeout: Duration::from_secs(60),
+            exec_margin: Duration::from_secs(15),
+            canary_port: DEFAULT_CANARY_PORT,
+        }
+    }
+
+    /// A configuration from the command line's `--kube-context` (when given) and the
+    /// environment ([`CONTEXT_ENV`], [`IMAGE_ENV`]).
+    ///
+    /// # Errors
+    /// [`KubeError::NoContext`] when neither names a context.
+    pub fn from_env(flag: Option<String>) -> Result<Self> {
+        let context = resolve_context(flag, std::env::var(CONTEXT_ENV).ok())?;
+        let mut config = KubeConfig::new(context);
+        if let Some(image) = std::env::var(IMAGE_ENV).ok().filter(|i| !i.is_empty()) {
+            config.image = image;
+        }
+        Ok(config)
+    }
+}
+
+/// The context to connect to: the flag, else the environment variable. Never the
+/// kubeconfig's current context: a harness that creates and deletes objects must not guess.
+///
+/// # Errors
+/// [`KubeError::NoContext`] when neither is given (or both are empty).
+pub fn resolve_context(flag: Option<String>, env: Option<String>) -> Result<String> {
+    flag.filter(|c| !c.is_empty())
+        .or(env.filter(|c| !c.is_empty()))
+        .ok_or(KubeError::NoContext)
+}
+
+/// Connects to the named context of the kubeconfig (`KUBECONFIG` or `~/.kube/config`).
+///
+/// # Errors
+/// [`KubeError::Kubeconfig`] when the context is missing or unreadable,
+/// [`KubeError::Client`] when no client can be built from it.
+pub async fn connect(context: &str) -> Result<kube::Client> {
+    let options = kube::config::KubeConfigOptions {
+        context: Some(context.to_owned()),
+        ..Default::default()
+    };
+    let config = kube::Config::from_kubeconfig(&options)
+        .await
+        .map_err(|source| KubeError::Kubeconfig {
+            context: context.to_owned(),
+            source,
+        })?;
+    kube::Client::try_from(config).map_err(|source| KubeError::Client {
+        context: context.to_owned(),
+        source,
+    })
+}
+
+/// A short run id: 6 base-36 characters from the clock and the process id. Unique enough to
+/// keep two runs on one cluster apart; not a secret.
+pub fn new_run_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let mut seed = (nanos as u64) ^ (u64::from(std::process::id()) << 32);
+    // One round of splitmix64 so that runs started close together differ in every digit.
+    seed = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    seed = (seed ^ (seed >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    seed = (seed ^ (seed >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    seed ^= seed >> 31;
+    const DIGITS: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    (0..6)
+        .map(|_| {
+            let digit = DIGITS[(seed % 36) as usize] as char;
+            seed /= 36;
+            digit
+        })
+        .collect()
+}
+
+pub use super::names::namespaces_named_by;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_flag_wins_over_the_environment() {
+        let context = resolve_context(Some("kind-a".into()), Some("kind-b".into())).unwrap();
+        assert_eq!(context, "kind-a");
+    }
+
+    #[test]
+    fn the_environment_is_used_without_a_flag() {
+        assert_eq!(
+            resolve_context(None, Some("kind-netpol".into())).unwrap(),
+            "kind-netpol"
+        );
+    }
+
+    #[test]
+    fn without_a_context_the_backend_refuses_to_run() {
+        for (flag, env) in [(None, None), (Some(String::new()), Some(String::new()))] {
+            let error = resolve_context(flag, env).unwrap_err();
+            assert!(matches!(error, KubeError::NoContext));
+            let message = error.to_string();
+            assert!(message.contains("--kube-context"), "{message}");
+            assert!(message.contains(CONTEXT_ENV), "{message}");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unknown_context_is_a_kubeconfig_error() {
+        let dir = std::env::temp_dir().join(format!("nph-kubeconfig-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("config");
+        std::fs::write(
+            &path,
+            "apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n",
+        )
+        .unwrap();
+        let kubeconfig = kube::config::Kubeconfig::read_from(&path).unwrap();
+        let options = kube::config::KubeConfigOptions {
+            context: Some("kind-missing".into()),
+            ..Default::default()
+        };
+        let result = kube::Config::from_custom_kubeconfig(kubeconfig, &options).await;
+        assert!(
+            result.is_err(),
+            "a missing context must not fall back to another"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// Building a TLS client is where two rustls crypto providers (ring from kube, aws-lc-rs
+    /// from a dependency's defaults) would panic; it connects to nothing.
+    #[tokio::test]
+    async fn a_client_for_a_tls_context_builds_with_a_single_crypto_provider() {
+        let kubeconfig: kube::config::Kubeconfig = serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "c", "cluster": {
+                "server": "https://127.0.0.1:6443", "insecure-skip-tls-verify": true}}],
+            "users": [{"name": "u", "user": {"token": "t"}}],
+            "contexts": [{"name": "kind-test", "context": {"cluster": "c", "user": "u"}}]
+        }))
+        .unwrap();
+        let options = kube::config::KubeConfigOptions {
+            context: Some("kind-test".into()),
+            ..Default::default()
+        };
+        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+            .await
+            .unwrap();
+        assert_eq!(config.cluster_url.to_string(), "https://127.0.0.1:6443/");
+        kube::Client::try_from(config).expect("a TLS client");
+    }
+
+    #[test]
+    fn run_ids_are_short_lowercase_alphanumerics() {
+        let id = new_run_id();
+        assert_eq!(id.len(), 6);
+        assert!(
+            id.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()),
+            "{id}"
+        );
+    }
+}

@@ -1,0 +1,204 @@
+//! `run`: the conformance run of one or more fixtures on a backend, with a truth table per
+//! step, a summary, and optional JUnit and JSON reports.
+//!
+//! Exit statuses: 0 every edge passed; 1 some edge did not behave as the policies say;
+//! 2 bad input (arguments or fixture files); 3 infrastructure error (the harness could not
+//! test: a pod never became ready, the positive control failed); 130 interrupted.
+
+use super::error::{Error, Status};
+use crate::engine::{Engine, lint};
+use crate::report::{json, junit, matrix, progress::Progress};
+use crate::runner::{self, BackendKind, Fixture, Plan, RunOptions, fixture::fixture_dirs};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Arguments of `netpol-harness run`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    /// Where the probe pods run and the policies are enforced: `local` (network namespaces
+    /// and nftables on this machine, needs root) or `kube` (a Kubernetes cluster, see
+    /// --kube-context).
+    #[arg(long, value_name = "NAME", default_value = "local", value_parser = parse_backend)]
+    pub backend: BackendKind,
+    /// The kubeconfig context of the cluster for `--backend kube` (default: the
+    /// NETPOL_KUBE_CONTEXT environment variable; never the current context).
+    #[arg(long, value_name = "NAME")]
+    pub kube_context: Option<String>,
+    /// A fixture directory (topology.yaml, policies/, optional intent.yaml and steps.yaml),
+    /// or a directory of fixture directories.
+    #[arg(long, value_name = "DIR")]
+    pub fixtures: PathBuf,
+    /// Write a JUnit XML report here (one testcase per edge).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Write the JSON report here (every edge, and the run's metadata).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Per-probe timeout in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 2000)]
+    pub timeout: u64,
+    /// How long, in seconds, the data plane may take to match the policies after a change.
+    #[arg(long, value_name = "S", default_value_t = 30)]
+    pub converge_timeout: u64,
+}
+
+pub(super) fn parse_backend(name: &str) -> Result<BackendKind, String> {
+    name.parse().map_err(|e: runner::Error| e.to_string())
+}
+
+impl RunArgs {
+    fn options(&self) -> RunOptions {
+        RunOptions {
+            probe_timeout: Duration::from_millis(self.timeout),
+            converge_timeout: Duration::from_secs(self.converge_timeout),
+            ..RunOptions::default()
+        }
+    }
+}
+
+/// Runs `run` on a new Tokio runtime; see [`run_command`].
+///
+/// # Errors
+/// As [`run_command`].
+pub fn run(args: &RunArgs, out: &mut dyn Write) -> Result<Status, Error> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(Error::Output)?;
+    runtime.block_on(run_command(args, out))
+}
+
+/// Loads and plans every fixture (so that bad input stops the run before anything is
+/// deployed), prints their lint findings as warnings, runs them, prints a truth table per
+/// step and a summary to `out`, and writes the requested reports.
+///
+/// # Errors
+/// [`Error::Run`] for bad input (exit 2) or an infrastructure error (exit 3), after writing
+/// the reports of the fixtures that completed; [`Error::Report`] when a report file cannot be
+/// written; [`Error::Output`] when `out` fails.
+pub async fn run_command(args: &RunArgs, out: &mut dyn Write) -> Result<Status, Error> {
+    let mut planned = Vec::new();
+    for dir in fixture_dirs(&args.fixtures)? {
+        let fixture = Fixture::load(&dir)?;
+        let plan = Plan::new(&fixture)?;
+        planned.push((fixture, plan));
+    }
+    for (fixture, _) in &planned {
+        let engine = Engine::new(&fixture.topology, &fixture.policies);
+        for finding in lint(&engine, &fixture.intent) {
+            writeln!(out, "warning: {}: {finding}", fixture.name)?;
+        }
+    }
+    let progress = Progress::new();
+    let options = args.options();
+    let (reports, error) = match args.backend {
+        BackendKind::Kube => {
+            runner::run_on_kube(args.kube_context.clone(), &planned, &options, &progress).await
+        }
+        kind => runner::run_on(kind, &planned, &options, &progress).await,
+    };
+    let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    for report in &reports {
+        writeln!(out, "{}", matrix::render_report(report, color))?;
+    }
+    if let Some(path) = &args.json {
+        json::write_json(path, &reports)?;
+    }
+    if let Some(path) = &args.junit {
+        junit::write_junit(path, &reports)?;
+    }
+    if let Some(error) = error {
+        return Err(error.into());
+    }
+    Ok(if reports.iter().all(|r| r.passed()) {
+        Status::Success
+    } else {
+        Status::Failure
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    fn parse(args: &[&str]) -> RunArgs {
+        let cli = Cli::try_parse_from([&["netpol-harness", "run"], args].concat()).unwrap();
+        match cli.command {
+            Command::Run(args) => args,
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    fn exit_code(args: &RunArgs) -> (u8, String) {
+        let error = run(args, &mut Vec::new()).unwrap_err();
+        (error.exit_code(), anyhow::Error::from(error).to_string())
+    }
+
+    #[test]
+    fn defaults_are_the_local_backend_and_the_documented_timeouts() {
+        let args = parse(&["--fixtures", "fixtures/meeting-app"]);
+        assert_eq!(args.backend, BackendKind::Local);
+        let options = args.options();
+        assert_eq!(options.probe_timeout, Duration::from_millis(2000));
+        assert_eq!(options.converge_timeout, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn the_kube_backend_without_a_context_is_an_infrastructure_error_saying_how_to_name_one() {
+        // `make e2e` names a real cluster in the environment; this case is about its absence.
+        if std::env::var_os("NETPOL_KUBE_CONTEXT").is_some() {
+            return;
+        }
+        let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/meeting-app");
+        let args = parse(&["--backend", "kube", "--fixtures", fixtures]);
+        let error = run(&args, &mut Vec::new()).unwrap_err();
+        let code = error.exit_code();
+        let message = format!("{:#}", anyhow::Error::from(error));
+        assert_eq!(code, 3, "{message}");
+        assert!(message.contains("--kube-context"), "{message}");
+    }
+
+    #[test]
+    fn the_kube_context_is_taken_from_the_command_line() {
+        let args = parse(&[
+            "--backend",
+            "kube",
+            "--kube-context",
+            "kind-netpol",
+            "--fixtures",
+            "x",
+        ]);
+        assert_eq!(args.kube_context.as_deref(), Some("kind-netpol"));
+    }
+
+    #[test]
+    fn an_unknown_backend_is_rejected_by_the_parser() {
+        let error = Cli::try_parse_from([
+            "netpol-harness",
+            "run",
+            "--backend",
+            "k8s",
+            "--fixtures",
+            "x",
+        ])
+        .unwrap_err();
+        assert!(
+            error.to_string().contains("unknown backend \"k8s\""),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_directory_without_fixtures_is_bad_input_before_anything_is_deployed() {
+        let dir = std::env::temp_dir().join(format!("netpol-run-empty-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let args = parse(&["--fixtures", dir.to_str().unwrap()]);
+        let (code, message) = exit_code(&args);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(code, 2);
+        assert!(message.contains("no fixture here"), "{message}");
+    }
+}

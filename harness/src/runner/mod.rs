@@ -1,0 +1,54 @@
+//! The conformance run: deploy a fixture's topology on a [`Backend`](crate::backend::Backend),
+//! prove every edge reachable with no policy, apply the policies, converge, verify every edge
+//! against the engine's verdict, run the fixture's steps, and tear down.
+//!
+//! Words used here, beside the engine's (*edge*, *verdict*, *probe*, *outcome*):
+//! - *fixture*: a directory with a topology, policies, and optionally an intent and steps
+//!   ([`fixture`]);
+//! - *step*: a change to the policies or labels followed by a converge and a verify
+//!   ([`steps`]); the fixture's own policies are the first step, named `policies`;
+//! - *plan*: every step's expected state and edge verdicts, from the engine alone ([`plan`]);
+//! - *round*: every edge of a step probed once, concurrently ([`probing`]);
+//! - *baseline*: the positive control, a round with no policy in which every edge must
+//!   connect; a failure there is an infrastructure error, never a conformance result;
+//! - *convergence*: rounds until the observed matrix equals the expected one for two
+//!   consecutive rounds ([`converge`](mod@converge));
+//! - *trial*: one edge of one verified step, as `cargo test` and JUnit show it, named
+//!   `fixture::step::src->dst:port/PROTOCOL::verdict` ([`plan::trial_name`]).
+//!
+//! [`run_fixture`] runs one fixture; the `run` command ([`crate::cli::run`](mod@crate::cli::run)) and the
+//! `conformance` test target ([`suite`]) are built on it. Results are [`RunReport`](crate::report::RunReport)s.
+//!
+//! # Known limitations
+//! - Only pod IPs are probed; probing through Services and DNS names (issue 8) will add a
+//!   mode to [`RunOptions`] and to trial names.
+//! - Faults (issue 7) are injected by the backend; the runner only records their names in
+//!   [`RunOptions::faults`].
+
+pub mod backends;
+pub mod converge;
+mod error;
+pub mod events;
+pub mod fixture;
+mod options;
+pub mod plan;
+pub mod probing;
+mod run;
+pub mod steps;
+pub mod suite;
+
+pub use backends::{BackendKind, run_fixtures, run_on, run_on_kube};
+pub use error::{
+    EXIT_BAD_INPUT, EXIT_CONFORMANCE, EXIT_INFRASTRUCTURE, EXIT_INTERRUPTED, EXIT_PASS, Error,
+    Result,
+};
+pub use events::{Event, Observer, Phase, Silent};
+pub use fixture::Fixture;
+pub use options::{DEFAULT_CONVERGE_TIMEOUT, DEFAULT_PROBE_TIMEOUT, RunOptions};
+pub use plan::{Plan, PlannedEdge, PlannedStep, State};
+pub use probing::Observation;
+pub use run::{HARNESS_VERSION, run_fixture};
+pub use steps::{Action, ActionKind, Step};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,193 @@
+//! One probing round: every edge probed once, concurrently.
+//!
+//! Edges are grouped by source pod into one [`Backend::probe`] batch each, and the batches of
+//! all sources run at the same time (up to [`RunOptions::max_concurrent_batches`]); the agent
+//! in each source pod probes its batch's targets concurrently. A round therefore takes about
+//! one probe timeout (a denied edge costs a timeout when the policy drops), whatever the
+//! number of edges.
+
+use super::error::{Error, Result};
+use super::options::RunOptions;
+use super::plan::PlannedEdge;
+use crate::backend::Backend;
+use crate::engine::{Edge, PodIndex, Topology};
+use crate::report::passes;
+use futures_util::StreamExt;
+use futures_util::stream;
+use netpol_probes::spec::Check;
+use netpol_probes::wire::{Outcome, ProbeResult, Target};
+use std::collections::BTreeMap;
+use std::time::Duration;
+use tracing::Instrument;
+
+/// The name `dns` checks query: one every cluster DNS serves.
+pub const DNS_CHECK_NAME: &str = "kubernetes.default.svc.cluster.local.";
+
+/// How long a batch may run beyond its probes' timeout before the run gives up on it: the
+/// agent's own overhead (spawn, connection setup) must fit in it.
+const BATCH_GRACE: Duration = Duration::from_secs(10);
+
+/// What the probe of one edge saw.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observation {
+    pub outcome: Outcome,
+    pub latency_ms: f64,
+    pub detail: String,
+}
+
+/// Probes every edge of `edges` once; the observations come back in the order of `edges`.
+///
+/// # Errors
+/// A batch failed, stalled or answered for fewer targets than it was given: infrastructure
+/// errors, not outcomes.
+pub async fn probe_round<B: Backend>(
+    backend: &B,
+    topology: &Topology,
+    edges: &[PlannedEdge],
+    options: &RunOptions,
+) -> Result<Vec<Observation>> {
+    let mut by_source: BTreeMap<PodIndex, Vec<usize>> = BTreeMap::new();
+    for (index, planned) in edges.iter().enumerate() {
+        if planned.edge.src != planned.edge.dst {
+            by_source.entry(planned.edge.src).or_default().push(index);
+        }
+    }
+    let batches = by_source
+        .into_iter()
+        .map(|(src, members)| probe_batch(backend, topology, src, members, edges, options));
+    let results: Vec<Result<Vec<(usize, Observation)>>> = stream::iter(batches)
+        .buffer_unordered(options.max_concurrent_batches.max(1))
+        .collect()
+        .await;
+    let mut observations: Vec<Option<Observation>> = vec![None; edges.len()];
+    for batch in results {
+        for (index, observation) in batch? {
+            observations[index] = Some(observation);
+        }
+    }
+    Ok(observations
+        .into_iter()
+        .map(|o| o.unwrap_or_else(self_edge_observation))
+        .collect())
+}
+
+/// Self-edges are never probed; should one be planned, it reads as unsupported (a failure),
+/// so that it cannot pass silently.
+fn self_edge_observation() -> Observation {
+    Observation {
+        outcome: Outcome::Unsupported,
+        latency_ms: 0.0,
+        detail: "pod-to-itself traffic is not probed".to_owned(),
+    }
+}
+
+async fn probe_batch<B: Backend>(
+    backend: &B,
+    topology: &Topology,
+    src: PodIndex,
+    members: Vec<usize>,
+    edges: &[PlannedEdge],
+    options: &RunOptions,
+) -> Result<Vec<(usize, Observation)>> {
+    let targets: Vec<Target> = members
+        .iter()
+        .map(|&index| target(backend, topology, edges[index].edge, index, options))
+        .collect();
+    let pod = topology.pods[src].id();
+    let deadline = options.probe_timeout + BATCH_GRACE;
+    let batch = backend.probe(src, &targets);
+    let span = tracing::debug_span!("batch", src = %pod, targets = targets.len());
+    let results = tokio::time::timeout(deadline, batch.instrument(span))
+        .await
+        .map_err(|_| Error::BatchStalled {
+            pod: pod.clone(),
+            seconds: deadline.as_secs(),
+        })?
+        .map_err(|source| Error::Backend {
+            action: format!("probe from {pod}"),
+            source,
+        })?;
+    collect_results(&pod, &members, edges, results)
+}
+
+/// Matches a batch's results to its edges by target id (the edge's index in the round).
+fn collect_results(
+    pod: &str,
+    members: &[usize],
+    edges: &[PlannedEdge],
+    results: Vec<ProbeResult>,
+) -> Result<Vec<(usize, Observation)>> {
+    let mut by_id: BTreeMap<String, ProbeResult> =
+        results.into_iter().map(|r| (r.id.clone(), r)).collect();
+    let mut observations = Vec::with_capacity(members.len());
+    for &index in members {
+        let Some(result) = by_id.remove(&index.to_string()) else {
+            continue;
+        };
+        let planned = &edges[index];
+        let span = tracing::debug_span!(
+            "edge",
+            src = %planned.explanation.src,
+            dst = %planned.explanation.dst,
+            port = planned.edge.port,
+            protocol = %planned.edge.protocol,
+            expected = %planned.expected,
+        );
+        span.in_scope(|| {
+            if passes(planned.expected, result.outcome) {
+                tracing::trace!(outcome = %result.outcome, elapsed_ms = result.elapsed_ms, "probed");
+            } else {
+                tracing::debug!(
+                    outcome = %result.outcome,
+                    detail = %result.detail,
+                    "outcome disagrees with the verdict"
+                );
+            }
+        });
+        observations.push((
+            index,
+            Observation {
+                outcome: result.outcome,
+                latency_ms: result.elapsed_ms,
+                detail: result.detail,
+            },
+        ));
+    }
+    let missing = members.len() - observations.len();
+    if missing > 0 {
+        return Err(Error::MissingResults {
+            pod: pod.to_owned(),
+            missing,
+        });
+    }
+    Ok(observations)
+}
+
+/// The probe of `edge`: the destination's address and port, and the check its port declares.
+fn target<B: Backend>(
+    backend: &B,
+    topology: &Topology,
+    edge: Edge,
+    index: usize,
+    options: &RunOptions,
+) -> Target {
+    let dst = &topology.pods[edge.dst];
+    let check = dst
+        .ports
+        .iter()
+        .find(|spec| spec.port == edge.port && spec.protocol == edge.protocol)
+        .map_or_else(
+            || Check::default_for(edge.protocol),
+            |spec| spec.effective_check(),
+        );
+    Target {
+        id: index.to_string(),
+        ip: backend.address(edge.dst),
+        port: edge.port,
+        protocol: edge.protocol,
+        check,
+        expect_identity: check.served_by_agent().then(|| dst.id()),
+        timeout_ms: u64::try_from(options.probe_timeout.as_millis()).unwrap_or(u64::MAX),
+        dns_name: (check == Check::Dns).then(|| DNS_CHECK_NAME.to_owned()),
+    }
+}
