@@ -146,8 +146,7 @@ fn synth_pod(rng: &mut Rng, index: usize, namespaces: &[Namespace]) -> Pod {
     }
 }
 
-/// Distinct addresses: pod `i` gets 10.(i/65536).(i/256).(i%256) shifted into 10.0.0.0/8,
-/// or fd00::i for about one pod in eight.
+/// Distinct addresses: pod `i` gets 10.0.0.0 + `i`, or fd00::`i` for about one pod in eight.
 fn pod_ip(rng: &mut Rng, index: usize) -> IpAddr {
     let index = u32::try_from(index).unwrap_or(u32::MAX);
     if rng.chance(12) {
@@ -266,8 +265,15 @@ fn pod_selector(rng: &mut Rng) -> LabelSelector {
                 "tier" => &TIERS,
                 _ => &ENVS,
             };
+            // Sometimes with a label pair as well, which must hold together with the
+            // requirement.
+            let match_labels = if rng.chance(30) {
+                labels([("app", *rng.pick(&APPS))])
+            } else {
+                Labels::new()
+            };
             LabelSelector {
-                match_labels: Labels::new(),
+                match_labels,
                 match_expressions: vec![requirement(rng, key, vocabulary)],
             }
         }

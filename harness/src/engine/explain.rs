@@ -46,6 +46,7 @@ pub struct SideExplanation {
 }
 
 impl SideExplanation {
+    /// Whether this side lets the edge through: not isolated, or a rule admits it.
     pub fn allows(&self) -> bool {
         self.isolated_by.is_empty() || !self.allowed_by.is_empty()
     }

@@ -3,7 +3,8 @@
 //! other denies.
 //!
 //! Findings come in a deterministic order: by kind in the order of the constants below,
-//! then in intent, policy, or topology order within a kind.
+//! then in intent order (`intent-denied`), policy and rule order (`policy-selects-nothing`,
+//! `peer-matches-nothing`, `one-sided`) or topology order (`no-dns-egress`).
 
 use super::index::{PeerRef, peers_matching_nothing};
 use super::model::{Direction, Edge, IntentFlow, Peer, PodIndex};
@@ -20,8 +21,8 @@ pub const POLICY_SELECTS_NOTHING: &str = "policy-selects-nothing";
 pub const PEER_MATCHES_NOTHING: &str = "peer-matches-nothing";
 /// An egress-isolated pod that cannot reach any `k8s-app=kube-dns` pod on 53/UDP.
 pub const NO_DNS_EGRESS: &str = "no-dns-egress";
-/// Edges between a source and a destination that one side's rules explicitly allow and
-/// the other side denies.
+/// Edges that one side's rules explicitly allow and the other side denies, reported once per
+/// allowing rule.
 pub const ONE_SIDED: &str = "one-sided";
 
 /// The label CoreDNS and kube-dns pods carry.

@@ -12,7 +12,8 @@
 //! The semantics follow networking.k8s.io/v1 NetworkPolicy
 //! (<https://kubernetes.io/docs/concepts/services-networking/network-policies/>):
 //! [`selector`] matches labels, [`cidr`] matches `ipBlock`s, [`verdict`] decides edges,
-//! [`explain`] puts a verdict into words and [`lint`] reports findings about a policy set.
+//! [`explain`] puts a verdict into words and [`lint`](mod@lint) reports findings about a
+//! policy set.
 
 pub mod cidr;
 pub mod explain;

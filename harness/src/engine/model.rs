@@ -53,6 +53,16 @@ pub struct Topology {
     pub pods: Vec<Pod>,
 }
 
+impl Topology {
+    /// The index of the pod whose [`Pod::id`] is `id` (`namespace/name`).
+    pub fn pod_index(&self, id: &str) -> Option<PodIndex> {
+        let (namespace, name) = id.split_once('/')?;
+        self.pods
+            .iter()
+            .position(|pod| pod.namespace == namespace && pod.name == name)
+    }
+}
+
 /// Index of a pod in [`Topology::pods`].
 pub type PodIndex = usize;
 
@@ -83,6 +93,7 @@ impl Direction {
         }
     }
 
+    /// The other direction: the side of an edge this one is not.
     pub fn opposite(self) -> Direction {
         match self {
             Direction::Ingress => Direction::Egress,

@@ -44,6 +44,7 @@ pub struct DirectionVerdict {
 }
 
 impl DirectionVerdict {
+    /// Whether this side lets the edge through: not isolated, or a rule admits it.
     pub fn allows(&self) -> bool {
         self.isolated_by.is_empty() || !self.allowed_by.is_empty()
     }
@@ -86,6 +87,11 @@ pub struct Engine<'a> {
 }
 
 impl<'a> Engine<'a> {
+    /// Precomputes every policy's subjects and every rule's matching peers and ports.
+    ///
+    /// Accepts any model value: unvalidated input (e.g. an `endPort` below its port or a
+    /// prefix longer than the address) is read as documented on the matching code, never
+    /// with a panic.
     pub fn new(topology: &'a Topology, policies: &'a [NetworkPolicy]) -> Self {
         let index = Index::build(topology, policies);
         Engine {
@@ -144,6 +150,8 @@ impl<'a> Engine<'a> {
         !isolated || self.admitting_rules(direction, edge).next().is_some()
     }
 
+    /// The rules of the policies isolating `direction`'s side of `edge` that admit it, in
+    /// policy and rule order.
     pub(crate) fn admitting_rules(
         &self,
         direction: Direction,

@@ -225,9 +225,7 @@ pub fn xyz() -> Topology {
 
 pub fn index_of(topology: &Topology, id: &str) -> PodIndex {
     topology
-        .pods
-        .iter()
-        .position(|p| p.id() == id)
+        .pod_index(id)
         .unwrap_or_else(|| panic!("no pod {id}"))
 }
 

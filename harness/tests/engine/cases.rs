@@ -830,3 +830,22 @@ fn empty_topology_without_policies_has_no_edges_and_no_findings() {
     assert!(engine.edges().is_empty());
     assert!(netpol_harness::engine::lint(&engine, &[]).is_empty());
 }
+
+#[test]
+fn selectors_and_ip_blocks_print_in_kubectl_syntax() {
+    let mut selector = expr("tier", Operator::In, &["back", "data"]);
+    selector.match_labels = labels(&[("app", "web")]);
+    selector
+        .match_expressions
+        .extend(expr("legacy", Operator::DoesNotExist, &[]).match_expressions);
+    assert_eq!(
+        selector.to_string(),
+        "{app=web,tier in (back,data),!legacy}"
+    );
+    assert_eq!(all().to_string(), "{}");
+    let netpol_harness::engine::Peer::IpBlock(block) = ip_block("10.0.0.0/16", &["10.0.1.0/24"])
+    else {
+        unreachable!("ip_block builds an ipBlock peer")
+    };
+    assert_eq!(block.to_string(), "ipBlock 10.0.0.0/16 except 10.0.1.0/24");
+}

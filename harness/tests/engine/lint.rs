@@ -184,9 +184,9 @@ fn lint_reports_egress_isolated_pods_that_cannot_reach_dns() {
     assert_eq!(
         messages(&findings, NO_DNS_EGRESS),
         [
-            "meeting-app/logstash is isolated for egress by meeting-app/logstash-deny, and no egress \
-         rule allows 53/UDP to any k8s-app=kube-dns pod (meeting-app/fake-dns, \
-         kube-system/coredns)"
+            "meeting-app/logstash is isolated for egress by meeting-app/logstash-deny, and no \
+             egress rule allows 53/UDP to any k8s-app=kube-dns pod (meeting-app/fake-dns, \
+             kube-system/coredns)"
         ]
     );
 }

@@ -103,10 +103,11 @@ proptest! {
         for edge in probe_edges(&engine) {
             prop_assert_eq!(engine.allows(edge), other.allows(edge));
             for direction in Direction::BOTH {
+                let subject = edge.subject(direction);
                 let mut isolators: Vec<usize> =
-                    other.isolated_by(edge.subject(direction), direction).iter().map(|p| last - p).collect();
+                    other.isolated_by(subject, direction).iter().map(|p| last - p).collect();
                 isolators.sort_unstable();
-                prop_assert_eq!(engine.isolated_by(edge.subject(direction), direction), &isolators[..]);
+                prop_assert_eq!(engine.isolated_by(subject, direction), &isolators[..]);
             }
         }
     }
@@ -118,8 +119,8 @@ proptest! {
     ) {
         let at = split.index(policies.len() + 1);
         let (first, second) = policies.split_at(at);
-        let (whole, one, two) =
-            (Engine::new(&topology, &policies), Engine::new(&topology, first), Engine::new(&topology, second));
+        let whole = Engine::new(&topology, &policies);
+        let (one, two) = (Engine::new(&topology, first), Engine::new(&topology, second));
         for edge in probe_edges(&whole) {
             for direction in Direction::BOTH {
                 let (a, b) = (one.side(direction, edge), two.side(direction, edge));
@@ -136,7 +137,8 @@ proptest! {
         split in any::<prop::sample::Index>(),
     ) {
         let at = split.index(policies.len() + 1);
-        let (whole, part) = (Engine::new(&topology, &policies), Engine::new(&topology, &policies[..at]));
+        let whole = Engine::new(&topology, &policies);
+        let part = Engine::new(&topology, &policies[..at]);
         for edge in probe_edges(&whole) {
             for direction in Direction::BOTH {
                 if explicitly_allows(&part.side(direction, edge)) {
@@ -233,7 +235,8 @@ proptest! {
         ];
         for edge in probe_edges(&engine).into_iter().chain(strays) {
             let _ = engine.explain(edge).to_string();
-            prop_assert_eq!(engine.allows(edge), reference::verdict(&topology, &policies, edge).allowed());
+            let expected = reference::verdict(&topology, &policies, edge).allowed();
+            prop_assert_eq!(engine.allows(edge), expected);
         }
         let _ = lint(&engine, &[]);
     }
@@ -296,8 +299,8 @@ fn mangled(mut policies: Vec<NetworkPolicy>, seed: u64) -> Vec<NetworkPolicy> {
 /// pods meet more policies at once.
 #[test]
 fn engine_agrees_with_the_reference_implementation_on_larger_clusters() {
-    for seed in [1, 7, 42] {
-        let (topology, policies) = synthetic(70, 6, 30, seed);
+    for seed in [1, 42] {
+        let (topology, policies) = synthetic(60, 6, 30, seed);
         let engine = Engine::new(&topology, &policies);
         for edge in probe_edges(&engine) {
             let expected = reference::verdict(&topology, &policies, edge);
@@ -353,11 +356,15 @@ fn synthetic_clusters_exercise_every_part_of_the_model() {
         assert!(selectors().any(uses), "no {operator:?}");
     }
     assert!(selectors().any(|s| s.match_expressions.is_empty() && s.match_labels.is_empty()));
+    assert!(selectors().any(|s| !s.match_expressions.is_empty() && !s.match_labels.is_empty()));
     assert!(
         topology.pods.iter().any(|p| p.ip.is_ipv6()) && topology.pods.iter().any(|p| p.provided)
     );
     let block = |v6: bool| {
-        peers().any(|p| matches!(p, Peer::IpBlock(b) if b.cidr.addr.is_ipv6() == v6 && !b.except.is_empty()))
+        let fits = |b: &netpol_harness::engine::IpBlock| {
+            b.cidr.addr.is_ipv6() == v6 && !b.except.is_empty()
+        };
+        peers().any(|p| matches!(p, Peer::IpBlock(b) if fits(b)))
     };
     assert!(block(true) && block(false));
     assert!(ports().any(|p| p.end_port.is_some()));
