@@ -225,6 +225,24 @@ fn explain_accepts_the_edge_before_the_options() {
 }
 
 #[test]
+fn explain_resolves_a_port_name_against_the_destination() {
+    let output = on_seed(
+        "explain",
+        &[
+            "meeting-app/frontend",
+            "meeting-app/node-backend",
+            "websocket",
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(
+        text.starts_with("meeting-app/frontend -> meeting-app/node-backend 3001/TCP: allow"),
+        "{text}"
+    );
+}
+
+#[test]
 fn explain_of_an_unknown_pod_exits_2_naming_the_topology() {
     let output = on_seed(
         "explain",
@@ -389,4 +407,29 @@ fn every_command_has_help() {
 fn a_usage_error_exits_2() {
     let output = harness(&["plan", "--topology"]);
     assert_eq!(output.status.code(), Some(2));
+}
+
+#[test]
+fn synth_writes_a_cluster_that_plan_reads() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-synth");
+    let dir = dir.to_str().unwrap();
+    let output = harness(&[
+        "synth",
+        "--pods",
+        "30",
+        "--namespaces",
+        "3",
+        "--policies",
+        "10",
+        "--out",
+        dir,
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let (topology, policies) = (
+        format!("{dir}/topology.yaml"),
+        format!("{dir}/policies.yaml"),
+    );
+    assert_eq!(stdout(&output), format!("{topology}\n{policies}\n"));
+    let plan = harness(&["plan", "--topology", &topology, "--policies", &policies]);
+    assert!(plan.status.success(), "{}", stderr(&plan));
 }

@@ -24,12 +24,23 @@ fn manifest(spec: &str) -> String {
     )
 }
 
+/// An error and its sources, joined by `: ` as the binary prints them.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text = format!("{text}: {cause}");
+        source = cause.source();
+    }
+    text
+}
+
 /// Asserts that `text`, read as `x.yaml`, is rejected with a message that contains every
 /// one of `expected`.
 fn assert_policy_error(case: &str, text: &str, expected: &[&str]) {
     let error = match parse_policies(text, Path::new("x.yaml")) {
         Ok(policies) => panic!("{case}: accepted: {policies:?}"),
-        Err(error) => error.to_string(),
+        Err(error) => chain(&error),
     };
     assert!(
         !error.contains('\n'),
@@ -267,6 +278,11 @@ fn invalid_manifests_are_rejected_with_file_document_and_field_path() {
                     .replace('\n', "\n  ")
             ),
             &["document 0: items[0].spec.ingress[0].ports[0].port: must be between 1 and 65535"],
+        ),
+        (
+            "a duplicate key",
+            manifest("  podSelector: {}\n  podSelector: {}\n"),
+            &["x.yaml: document 0: invalid YAML: duplicate key \"podSelector\" at line 8"],
         ),
         (
             "a scalar document",
@@ -773,4 +789,21 @@ fn the_seed_intent_expands_lists_of_pods_and_ports() {
     let dns = flows.iter().filter(|f| f.port == 53).count();
     assert_eq!(dns, 18);
     assert!(flows.iter().all(|f| !f.reason.is_empty()));
+}
+
+#[test]
+fn assigned_ips_skip_addresses_ending_in_0_and_255() {
+    let pods: String = (0..256)
+        .map(|i| format!("  - {{name: p{i}, namespace: a}}\n"))
+        .collect();
+    let topology = parse_topology(&topology(&pods), Path::new("t.yaml")).unwrap();
+    let ip = |i: usize| topology.pods[i].ip.to_string();
+    assert_eq!(
+        (ip(253), ip(254), ip(255)),
+        (
+            "10.244.1.254".into(),
+            "10.244.2.1".into(),
+            "10.244.2.2".into()
+        )
+    );
 }

@@ -46,10 +46,10 @@ fn a_benchmark_sized_synthetic_cluster_survives_a_round_trip() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(24))]
+    #![proptest_config(ProptestConfig::with_cases(12))]
 
     #[test]
     fn synthetic_clusters_survive_a_round_trip_through_yaml(seed in any::<u64>()) {
-        round_trip(40, 4, 30, seed);
+        round_trip(30, 3, 20, seed);
     }
 }

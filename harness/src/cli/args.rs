@@ -1,6 +1,6 @@
 //! Argument definitions (clap derive), shared by every subcommand.
 
-use super::{explain, lint, plan, run};
+use super::{explain, lint, plan, run, synth};
 use crate::engine::model::{NetworkPolicy, Topology};
 use crate::input;
 use clap::{Args, Parser, Subcommand};
@@ -8,7 +8,13 @@ use std::path::PathBuf;
 
 /// Proves, edge by edge, that a cluster's network does exactly what its NetworkPolicies say.
 #[derive(Debug, Parser)]
-#[command(name = "netpol-harness", version, propagate_version = true)]
+#[command(
+    name = "netpol-harness",
+    version,
+    propagate_version = true,
+    after_help = "Exit status: 0 success; 1 the command reports a failure (lint findings with \
+                  --deny-findings); 2 bad input (an invalid file or argument)."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -24,6 +30,8 @@ pub enum Command {
     Lint(lint::Args),
     /// Deploy fixtures on a backend and verify every edge against the policies.
     Run(run::RunArgs),
+    /// Write a synthetic cluster (topology and policies) for benchmarks.
+    Synth(synth::Args),
 }
 
 /// The topology and policies every subcommand reads.

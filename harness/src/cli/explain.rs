@@ -6,7 +6,7 @@ use super::error::{Error, Status};
 use crate::engine::model::{PodIndex, Topology};
 use crate::engine::{Edge, Engine};
 use crate::input;
-use netpol_probes::spec::Protocol;
+use netpol_probes::spec::{PortSpec, Protocol};
 use std::io::Write;
 
 const EDGE_HINT: &str = "e.g. meeting-app/frontend meeting-app/redis 6379/TCP";
@@ -19,7 +19,8 @@ pub struct Args {
     #[command(flatten)]
     pub input: InputArgs,
     /// The edge: source pod and destination pod as namespace/name, then the port and its
-    /// protocol (PORT/PROTO, e.g. 6379/TCP; the protocol defaults to TCP).
+    /// protocol (PORT/PROTO, e.g. 6379/TCP; the protocol defaults to TCP) or the name of one
+    /// of the destination's container ports.
     #[arg(value_names = ["FROM", "TO", "PORT/PROTO"], num_args = 0..=3)]
     pub edge: Vec<String>,
 }
@@ -59,7 +60,10 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<Status, Error> {
             "{from} is both FROM and TO: traffic from a pod to itself is not an edge"
         )));
     }
-    let (port, protocol) = port_protocol(&port)?;
+    let (port, protocol) = match named_port(&topology.pods[dst].ports, &port) {
+        Some(served) => served,
+        None => port_protocol(&port)?,
+    };
     let engine = Engine::new(&topology, &policies);
     let edge = Edge {
         src,
@@ -89,6 +93,14 @@ fn pod(topology: &Topology, reference: &str, file: &std::path::Path) -> Result<P
             file.display()
         ))
     })
+}
+
+/// The port and protocol of the destination's container port named `text`, if it has one.
+fn named_port(ports: &[PortSpec], text: &str) -> Option<(u16, Protocol)> {
+    ports
+        .iter()
+        .find(|spec| spec.name.as_deref() == Some(text))
+        .map(|spec| (spec.port, spec.protocol))
 }
 
 /// `PORT/PROTO` or `PORT` (TCP); the protocol in any case.

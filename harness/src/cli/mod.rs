@@ -3,7 +3,9 @@
 //! - `plan`: every edge of a topology with its verdict, as a truth table or JSON;
 //! - `explain`: why the policies allow or deny one edge;
 //! - `lint`: findings about a policy set, including intended flows it denies;
-//! - `run`: the conformance run of fixtures on a backend (see [`run`](mod@run) for its exit statuses).
+//! - `run`: the conformance run of fixtures on a backend (see [`run`](mod@run) for its exit
+//!   statuses);
+//! - `synth`: a synthetic cluster written as input files, to measure `plan` end to end.
 //!
 //! Each subcommand lives in its own module with an `Args` struct and a `run` function that
 //! writes to a given output and returns an [`ExitCode`]-like [`Status`]; adding a subcommand
@@ -21,6 +23,7 @@ pub mod explain;
 pub mod lint;
 pub mod plan;
 pub mod run;
+pub mod synth;
 mod table;
 
 pub use args::{Cli, Command, InputArgs};
@@ -40,5 +43,6 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Status, Error> {
         Command::Explain(args) => explain::run(&args, out),
         Command::Lint(args) => lint::run(&args, out),
         Command::Run(args) => run::run(&args, out),
+        Command::Synth(args) => synth::run(&args, out),
     }
 }

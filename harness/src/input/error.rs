@@ -42,6 +42,12 @@ pub enum Error {
         line: Option<usize>,
         message: String,
     },
+    #[error("failed to write {}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{}: no *.yaml or *.yml files in this directory", path.display())]
     EmptyDirectory { path: PathBuf },
 }

@@ -20,18 +20,14 @@
 //!
 //! # Known limitations
 //!
-//! - `metadata.labels` and `metadata.annotations` of a manifest are checked but not kept:
-//!   the model has no place for them. TODO: add them to `NetworkPolicy` if a backend needs
+//! - A manifest's `metadata.labels` are checked and its `metadata.annotations` accepted
+//!   unchecked, but neither is kept: the model has no place for them. TODO: add them to `NetworkPolicy` if a backend needs
 //!   to apply manifests with their labels.
 //! - The items of a `kind: List` share their document's index; their field paths start with
 //!   `items[N]`.
 //! - For a value reached through a YAML alias, the line is that of the alias, not of the
 //!   anchor.
-//! - YAML syntax errors carry serde-saphyr's own wording, which for duplicate keys mentions
-//!   a library option the user cannot set.
 //! - The intent file names ports by number only, not by container port name.
-//! - [`render_topology`] and [`render_policies`] write keys in alphabetical order, not in
-//!   the order the API documents them.
 
 mod error;
 mod fields;

@@ -276,7 +276,6 @@ fn assign_ips(
         pod.ip = match explicit[index] {
             Some(ip) => ip,
             None => loop {
-                let candidate = IpAddr::V4(Ipv4Addr::from(next));
                 if next > last {
                     let (path, node) = &nodes[index];
                     return Err(Problem::new(
@@ -285,11 +284,11 @@ fn assign_ips(
                         "no free address left in 10.244.0.0/16 (give pods explicit IPs)",
                     ));
                 }
+                let candidate = Ipv4Addr::from(next);
                 next += 1;
-                let host = next.wrapping_sub(1) & 0xff;
-                if host != 0 && host != 255 && !taken.contains(&candidate) {
-                    taken.insert(candidate);
-                    break candidate;
+                let host = candidate.octets()[3];
+                if host != 0 && host != 255 && taken.insert(IpAddr::V4(candidate)) {
+                    break IpAddr::V4(candidate);
                 }
             },
         };

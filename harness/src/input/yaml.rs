@@ -191,7 +191,25 @@ fn parse_document(
     let mut padded = "\n".repeat(before.matches('\n').count());
     padded.push_str(text.get(start..end).unwrap_or_default());
     let options = serde_saphyr::options! { with_snippet: false };
-    serde_saphyr::from_str_with_options::<Option<Node>>(&padded, options)
+    serde_saphyr::from_str_with_options::<Option<Node>>(&padded, options).map_err(reword)
+}
+
+/// Rewords the one parser message that speaks to the library's user rather than ours.
+fn reword(error: serde_saphyr::Error) -> serde_saphyr::Error {
+    match &error {
+        serde_saphyr::Error::DuplicateMappingKey { key, location } => {
+            let key = key
+                .as_deref()
+                .map(|k| format!(" {k:?}"))
+                .unwrap_or_default();
+            <serde_saphyr::Error as de::Error>::custom(format!(
+                "duplicate key{key} at line {}, column {} (remove one of them)",
+                location.line(),
+                location.column()
+            ))
+        }
+        _ => error,
+    }
 }
 
 /// Byte offsets where each document of the stream starts (the first one at 0).
