@@ -8,6 +8,7 @@ use std::io::Read;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
+use tracing::Instrument;
 
 /// How many probes run at once unless told otherwise.
 pub const DEFAULT_CONCURRENCY: usize = 256;
@@ -73,6 +74,18 @@ impl Prober {
 
     /// Probes one target: the whole check runs under the target's deadline.
     pub async fn probe(&self, target: &Target) -> ProbeResult {
+        let span = tracing::debug_span!(
+            "probe",
+            id = %target.id,
+            dst = %target.ip,
+            port = target.port,
+            protocol = %target.protocol,
+            check = %target.check,
+        );
+        self.probe_in_span(target).instrument(span).await
+    }
+
+    async fn probe_in_span(&self, target: &Target) -> ProbeResult {
         let start = Instant::now();
         let deadline = Duration::from_millis(target.timeout_ms);
         let checked = match tokio::time::timeout(deadline, self.check(target)).await {
@@ -82,12 +95,13 @@ impl Prober {
                 format!("no answer within {} ms", target.timeout_ms),
             )),
         };
-        let elapsed_ms = start.elapsed().as_secs_f64() * 1000.0;
+        // Whole microseconds: finer digits would be noise, and they print short.
+        let elapsed_ms = start.elapsed().as_micros() as f64 / 1000.0;
         let (outcome, detail) = match checked {
             Ok(detail) => (Outcome::Connected, detail),
             Err(failure) => (failure.outcome, failure.detail),
         };
-        tracing::debug!(id = %target.id, %outcome, elapsed_ms, "probed");
+        tracing::debug!(%outcome, elapsed_ms, detail, "probed");
         ProbeResult {
             id: target.id.clone(),
             outcome,

@@ -83,7 +83,12 @@ async fn postgres_select_one(
         Ok(pair) => pair,
         Err(error) => return Ok(Err(error)),
     };
-    let answered = with_driver(client.simple_query("SELECT 1"), connection).await?;
+    tokio::pin!(connection);
+    let answered = with_driver(client.simple_query("SELECT 1"), connection.as_mut()).await?;
+    // Dropping the client sends Terminate; driving the connection to its end delivers it, so
+    // the server logs a clean disconnect rather than an unexpected EOF.
+    drop(client);
+    let _ = connection.await;
     Ok(answered.map(drop))
 }
 

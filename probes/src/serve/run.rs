@@ -90,7 +90,7 @@ impl Server {
                     }
                     Ok(None) => break,
                     Err(source) if optional && is_missing_family(&source) => {
-                        tracing::warn!(%ip, port = spec.port, "skipping address: {source}");
+                        tracing::warn!(%ip, port = spec.port, error = %source, "skipping an address");
                     }
                     Err(source) => {
                         let addr = SocketAddr::new(ip, spec.port);

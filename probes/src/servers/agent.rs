@@ -1,17 +1,42 @@
 //! The agent itself, `netpol-probe serve`, as a child process.
 
-use super::process::{Error, Launch, ServerGuard, WorkDir, require_binary};
+use super::process::{Error, Launch, ServerGuard, WorkDir, find_binary};
 use crate::spec::PortSpec;
 use nix::sys::signal::Signal;
 use std::ffi::OsString;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// Finds the `netpol-probe` binary: `$NETPOL_PROBE_BIN`, else beside the running executable
+/// or one directory up (Cargo puts test binaries in `target/*/deps/`), else on `PATH`.
+///
+/// # Errors
+///
+/// [`Error::AgentNotBuilt`] with a hint to build it.
+pub fn find_agent_binary() -> Result<PathBuf, Error> {
+    if let Some(path) = std::env::var_os("NETPOL_PROBE_BIN") {
+        return Ok(PathBuf::from(path));
+    }
+    let exe = std::env::current_exe().ok();
+    let beside = exe.iter().flat_map(|exe| exe.ancestors().skip(1).take(2));
+    let found = beside
+        .map(|dir| dir.join("netpol-probe"))
+        .find(|candidate| candidate.is_file());
+    let path = exe
+        .as_deref()
+        .and_then(Path::parent)
+        .unwrap_or(Path::new("."))
+        .join("netpol-probe");
+    found
+        .or_else(|| find_binary("netpol-probe", "").ok())
+        .ok_or(Error::AgentNotBuilt { path })
+}
 
 /// How to start one agent.
 #[derive(Debug, Clone)]
 pub struct AgentOptions {
-    /// The `netpol-probe` binary.
+    /// The `netpol-probe` binary (see [`find_agent_binary`]).
     pub binary: PathBuf,
     /// The pod's namespace and name: its identity.
     pub namespace: String,
@@ -46,11 +71,10 @@ impl AgentOptions {
 ///
 /// [`Error`] when the binary is missing, exits, or is not ready in time.
 pub async fn start_agent(options: &AgentOptions) -> Result<ServerGuard, Error> {
-    let binary = require_binary(
-        options.binary.clone(),
-        "netpol-probe",
-        "netpol-probe (cargo build)",
-    )?;
+    let binary = options.binary.clone();
+    if !binary.is_file() {
+        return Err(Error::AgentNotBuilt { path: binary });
+    }
     let dir = WorkDir::new("agent")?;
     let spec = dir.path().join("ports.json");
     let ready = dir.path().join("ready");

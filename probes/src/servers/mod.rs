@@ -12,11 +12,12 @@
 //! `/run/netns/NAME` between fork and exec (`setns`, so root is needed), and the readiness
 //! check runs from inside the same namespace. Each waits until the server really answers (a
 //! `SELECT 1`, a `PING`, a DNS query, the agent's ready file) and returns a [`ServerGuard`]
-//! that stops the process group when dropped. The functions are async and independent, so
-//! the servers of many pods can start concurrently (`futures::future::try_join_all`).
+//! that stops the process group when dropped ([`stop_all`] stops many at once). The functions
+//! are async and independent, so the servers of many pods can start concurrently
+//! (`futures::future::try_join_all`).
 //!
-//! Each server gets a fresh working directory under the system temp dir (data, sockets, pid
-//! and log files), removed when its guard is dropped.
+//! Each server gets a fresh working directory under [`base_dir`] (`/dev/shm` when roomy:
+//! data, sockets, pid and log files), removed when its guard is dropped.
 
 mod agent;
 mod dnsmasq;
@@ -24,8 +25,8 @@ mod postgres;
 mod process;
 mod redis;
 
-pub use agent::{AgentOptions, start_agent};
+pub use agent::{AgentOptions, find_agent_binary, start_agent};
 pub use dnsmasq::{DnsmasqOptions, start_dnsmasq};
-pub use postgres::{PostgresOptions, PostgresTemplate, start_postgres};
-pub use process::{Error, ServerGuard, WorkDir};
+pub use postgres::{POSTGRES_BIN_DIR, PostgresOptions, PostgresTemplate, start_postgres};
+pub use process::{Error, ServerGuard, WorkDir, base_dir, stop_all};
 pub use redis::{RedisOptions, start_redis};

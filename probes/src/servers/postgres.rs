@@ -9,10 +9,20 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Where Debian's `postgresql-15` package installs the server binaries.
-pub const DEFAULT_BIN_DIR: &str = "/usr/lib/postgresql/15/bin";
+pub const POSTGRES_BIN_DIR: &str = "/usr/lib/postgresql/15/bin";
 
 /// `pg_hba.conf` letting anyone in as anyone: the probe only needs to prove it got through.
 const PG_HBA: &str = "local all all trust\nhost all all 0.0.0.0/0 trust\nhost all all ::/0 trust\n";
+
+/// initdb's flags besides the data dir: no fsync, and 1 MB WAL segments instead of 16 MB, which
+/// shrinks every copy of the data dir by 15 MB.
+const INITDB_FLAGS: [&str; 5] = [
+    "--no-sync",
+    "--no-instructions",
+    "--encoding=UTF8",
+    "--locale=C",
+    "--wal-segsize=1",
+];
 
 /// How to start one Postgres server.
 #[derive(Debug, Clone)]
@@ -37,7 +47,7 @@ impl PostgresOptions {
             netns: None,
             cluster_name: None,
             template: None,
-            bin_dir: PathBuf::from(DEFAULT_BIN_DIR),
+            bin_dir: PathBuf::from(POSTGRES_BIN_DIR),
             ready_timeout: Duration::from_secs(30),
         }
     }
@@ -174,15 +184,7 @@ async fn initdb(
     ]
     .iter()
     .map(OsString::from)
-    .chain(
-        [
-            "--no-sync",
-            "--no-instructions",
-            "--encoding=UTF8",
-            "--locale=C",
-        ]
-        .map(Into::into),
-    )
+    .chain(INITDB_FLAGS.map(Into::into))
     .collect();
     let launch = Launch {
         binary: &binary,

@@ -24,7 +24,7 @@ fn outcome_counts(results: &[ProbeResult]) -> HashMap<Outcome, usize> {
     counts
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn a_thousand_loopback_targets_finish_within_three_timeouts() {
     let ip = loopback_ip();
     let ports: Vec<u16> = (0..3).map(|_| free_port(ip)).collect();
@@ -109,7 +109,7 @@ async fn five_hundred_targets_half_dropped_finish_within_three_timeouts_via_the_
         }",
     );
     let mut options = AgentOptions::new(
-        agent_binary(),
+        netpol_probes::servers::find_agent_binary().unwrap(),
         "x",
         "a",
         vec![netpol_probes::serve::parse_port("8080/TCP/http").unwrap()],

@@ -145,8 +145,17 @@ impl TestNetns {
     pub fn nft(&self, ruleset: &str) {
         let path = std::env::temp_dir().join(format!("{}.nft", self.name));
         std::fs::write(&path, ruleset).unwrap();
-        self.exec("nft", &["-f", path.to_str().unwrap()]);
-        std::fs::remove_file(path).unwrap();
+        let loaded = Command::new("ip")
+            .args(["netns", "exec", &self.name, "nft", "-f"])
+            .arg(&path)
+            .output();
+        std::fs::remove_file(&path).unwrap();
+        let output = loaded.expect("failed to run nft (install nftables)");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            output.status.success(),
+            "nft rejected the ruleset: {stderr}"
+        );
     }
 
     /// Probes from inside the namespace.

@@ -23,7 +23,7 @@ async fn postgres_check_connects_to_a_real_postgres_with_and_without_a_template(
     assert_eq!(result.outcome, Outcome::Connected, "{result:?}");
     assert_eq!(result.detail, "SELECT 1 answered");
 
-    let template = PostgresTemplate::create(Path::new("/usr/lib/postgresql/15/bin"))
+    let template = PostgresTemplate::create(Path::new(netpol_probes::servers::POSTGRES_BIN_DIR))
         .await
         .unwrap();
     let mut options = PostgresOptions::new(free_addr());
@@ -133,8 +133,8 @@ async fn dns_check_connects_to_dnsmasq_over_udp_and_tcp() {
 }
 
 #[tokio::test]
-async fn servers_started_in_a_network_namespace_answer_only_there() {
-    if !privileged("servers_started_in_a_network_namespace_answer_only_there") {
+async fn servers_started_in_a_network_namespace_answer_inside_it() {
+    if !privileged("servers_started_in_a_network_namespace_answer_inside_it") {
         return;
     }
     let netns = TestNetns::new();
@@ -170,4 +170,78 @@ async fn servers_started_in_a_network_namespace_answer_only_there() {
         );
     }
     drop((redis, dns, pg));
+}
+
+/// The local backend starts every pod's servers at once: 14 pods, each with Postgres (from a
+/// template), Redis, dnsmasq and the agent, each pod in its own namespace.
+#[tokio::test]
+#[ignore = "a measurement, about 60 processes; run with --ignored"]
+async fn fourteen_pods_start_their_servers_concurrently() {
+    use futures_util::future::try_join_all;
+    use netpol_probes::servers::{AgentOptions, ServerGuard, start_agent};
+    if !privileged("fourteen_pods_start_their_servers_concurrently") {
+        return;
+    }
+    let bin = Path::new(netpol_probes::servers::POSTGRES_BIN_DIR);
+    let started = Instant::now();
+    let template = PostgresTemplate::create(bin).await.unwrap();
+    let initdb = started.elapsed();
+    let namespaces: Vec<TestNetns> = (0..14).map(|_| TestNetns::new()).collect();
+    let started = Instant::now();
+    let pods = namespaces.iter().enumerate().map(|(i, netns)| {
+        let ns = Some(netns.name.clone());
+        let mut pg = PostgresOptions::new("127.0.0.1:5432".parse().unwrap());
+        pg.template = Some(template.data_dir());
+        pg.netns = ns.clone();
+        pg.cluster_name = Some(format!("x/pod{i}"));
+        let mut redis = RedisOptions::new("127.0.0.1:6379".parse().unwrap());
+        redis.netns = ns.clone();
+        let mut dns = dnsmasq_options("127.0.0.1:53".parse().unwrap());
+        dns.netns = ns.clone();
+        let port = netpol_probes::serve::parse_port("80/TCP/http").unwrap();
+        let binary = std::path::PathBuf::from(env!("CARGO_BIN_EXE_netpol-probe"));
+        let mut agent = AgentOptions::new(binary, "x", &format!("pod{i}"), vec![port]);
+        agent.netns = ns;
+        async move {
+            let (pg, redis, dns, agent) = tokio::try_join!(
+                start_postgres(&pg),
+                start_redis(&redis),
+                start_dnsmasq(&dns),
+                start_agent(&agent)
+            )?;
+            Ok::<Vec<ServerGuard>, netpol_probes::servers::Error>(vec![pg, redis, dns, agent])
+        }
+    });
+    let guards = try_join_all(pods).await.unwrap();
+    let all_started = started.elapsed();
+    let started = Instant::now();
+    netpol_probes::servers::stop_all(guards.into_iter().flatten());
+    let all_stopped = started.elapsed();
+    eprintln!(
+        "template initdb {initdb:?}; 14 pods x (postgres, redis, dnsmasq, agent) ready in \
+         {all_started:?}; stopped in {all_stopped:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_server_binary_names_the_apt_package_to_install() {
+    let mut options = PostgresOptions::new(free_addr());
+    options.bin_dir = "/nonexistent/postgresql/15/bin".into();
+    let error = start_postgres(&options).await.unwrap_err().to_string();
+    assert!(
+        error.contains("install the apt package `postgresql`"),
+        "{error}"
+    );
+
+    let agent = netpol_probes::servers::AgentOptions::new(
+        "/nonexistent/netpol-probe".into(),
+        "x",
+        "a",
+        vec![],
+    );
+    let error = netpol_probes::servers::start_agent(&agent)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("cargo build -p netpol-probes"), "{error}");
 }
