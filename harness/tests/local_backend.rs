@@ -280,6 +280,39 @@ async fn the_data_plane_agrees_with_the_engine_on_every_edge() {
     assert!(!std::env::temp_dir().join(format!("nph-{run_id}")).exists());
 }
 
+/// The seed fixture: the meeting app's topology and policies.
+fn seed() -> (Topology, Vec<NetworkPolicy>) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/meeting-app");
+    let topology = netpol_harness::input::load_topology(&dir.join("topology.yaml")).unwrap();
+    let policies = netpol_harness::input::load_policies(&[dir.join("policies")]).unwrap();
+    (topology, policies)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seed_is_open_then_enforced_as_the_engine_says_then_open_again() {
+    if !privileged() {
+        return;
+    }
+    let (topology, policies) = seed();
+    let mut backend = LocalBackend::new(config());
+    let run_id = backend.run_id().to_owned();
+    let start = Instant::now();
+    backend.deploy(&topology).await.unwrap();
+    eprintln!(
+        "seed deploy of {} pods: {:?} ({:?})",
+        topology.pods.len(),
+        start.elapsed(),
+        backend.timings()
+    );
+    assert_everything_open(&backend, &topology).await;
+    backend.apply_policies(&policies).await.unwrap();
+    assert_data_plane_matches_engine(&backend, &topology, &policies).await;
+    backend.apply_policies(&[]).await.unwrap();
+    assert_everything_open(&backend, &topology).await;
+    drop(backend);
+    assert_eq!(leftover_namespaces(&run_id), Vec::<String>::new());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn label_changes_re_enforce_the_policies() {
     if !privileged() {
