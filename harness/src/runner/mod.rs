@@ -24,6 +24,14 @@
 //!   mode to [`RunOptions`] and to trial names.
 //! - Faults (issue 7) are injected by the backend; the runner only records their names in
 //!   [`RunOptions::faults`].
+//! - `--backend kube` and `NETPOL_BACKEND=kube` stop with a clear error until the Kubernetes
+//!   backend (issue 6) is wired into [`run_on`] and the suite.
+//! - Under `cargo nextest` every trial is its own process, so every trial deploys the two
+//!   pods of its edge and converges on its own: correct, but each costs a deploy and two
+//!   rounds (about 2 probe timeouts for a denied edge). `cargo test` runs the suite once.
+//! - Convergence is measured at the granularity of a round: a denied edge that drops costs a
+//!   whole probe timeout per round, so the resolution of a convergence time is about one
+//!   probe timeout unless the data plane rejects instead of dropping.
 
 pub mod backends;
 pub mod converge;
