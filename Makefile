@@ -19,7 +19,7 @@ build: setup
 	$(CARGO) build --workspace
 
 test: setup fmt-check lint
-	$(CARGO) test --workspace --no-fail-fast
+	bash scripts/test.sh
 
 run: build
 	$(CARGO) run -q -p netpol-harness -- lint --topology $(FIXTURES)/topology.yaml \
@@ -33,6 +33,8 @@ plan: build
 
 bench: setup
 	$(CARGO) bench -p netpol-harness --bench engine
+	$(CARGO) build --release -p netpol-probes
+	$(CARGO) bench -p netpol-harness --bench local_deploy
 
 fmt:
 	$(CARGO) fmt --all

@@ -9,7 +9,7 @@ mod common;
 
 use common::*;
 use netpol_harness::backend::local::{self, ExternalHost};
-use netpol_harness::backend::{Backend, LocalBackend, LocalConfig};
+use netpol_harness::backend::{Backend, BackendError, LocalBackend, LocalConfig};
 use netpol_harness::engine::{
     Cidr, Edge, Engine, IpBlock, NetworkPolicy, Peer, Pod, PortRef, Rule, Topology,
 };
@@ -76,6 +76,7 @@ fn app_topology() -> Topology {
                 &[("app", "api")],
                 vec![
                     port(5000, Protocol::Tcp, None, Some("api")),
+                    port(5000, Protocol::Udp, None, None),
                     tcp(5001),
                     tcp(5002),
                     port(7000, Protocol::Udp, None, Some("stats")),
@@ -548,28 +549,47 @@ async fn tricky_semantics_hold_through_the_data_plane() {
     assert_eq!(from_except[0].outcome, Outcome::Timeout, "{from_except:?}");
 }
 
+/// Sends one datagram from `source_port` of pod `src`'s namespace to `dst`, and says
+/// whether an answer came back within 500 ms.
+fn udp_exchange(backend: &LocalBackend, src: usize, source_port: u16, dst: &str) -> bool {
+    let dst: std::net::SocketAddr = dst.parse().unwrap();
+    local::netns::in_netns(&backend.pod_netns(src), move || {
+        let socket = std::net::UdpSocket::bind(("0.0.0.0", source_port))?;
+        socket.set_read_timeout(Some(Duration::from_millis(500)))?;
+        socket.send_to(b"ping", dst)?;
+        let mut buffer = [0u8; 512];
+        Ok(socket.recv_from(&mut buffer).is_ok())
+    })
+    .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn removing_policies_ends_udp_flows_they_allowed_and_vice_versa() {
+async fn a_policy_change_ends_udp_flows_the_old_policies_allowed() {
     if !privileged() {
         return;
     }
-    // A UDP "connection" lives on in conntrack after its probe; a policy change must still
-    // take effect at once for the same 5-tuple-ish traffic.
+    // A UDP "connection" lives on in conntrack for 30 s or more after its last datagram.
+    // Without the flush on every policy change, the same 5-tuple would keep passing as
+    // established after a policy denies it.
     let (topology, policies, config) = semantics_setup();
     let mut backend = LocalBackend::new(config);
     backend.deploy(&topology).await.unwrap();
-    let udp = |dst: usize| Edge {
-        src: 0,
-        dst,
-        port: 9999,
-        protocol: Protocol::Udp,
-    };
-    let targets = [target(&backend, &topology, udp(1), TIMEOUT_MS)];
-    let before = backend.probe(0, &targets).await.unwrap();
-    assert_eq!(before[0].outcome, Outcome::Connected, "{before:?}");
+    // a/client to a/server 9999/UDP: open without policies, denied by client-egress.
+    assert!(
+        udp_exchange(&backend, 0, 40_000, "10.244.7.2:9999"),
+        "open before policies"
+    );
     backend.apply_policies(&policies).await.unwrap();
-    let after = backend.probe(0, &targets).await.unwrap();
-    assert_eq!(after[0].outcome, Outcome::Timeout, "{after:?}");
+    assert!(
+        !udp_exchange(&backend, 0, 40_000, "10.244.7.2:9999"),
+        "stale conntrack entry"
+    );
+    // And the other way: a flow the policies denied passes once they are removed.
+    backend.apply_policies(&[]).await.unwrap();
+    assert!(
+        udp_exchange(&backend, 0, 40_000, "10.244.7.2:9999"),
+        "open after removal"
+    );
 }
 
 /// Used by [`a_killed_run_leaves_nothing_after_clean`]: in the child process it spawns, this
@@ -687,4 +707,220 @@ async fn clean_leaves_live_runs_alone() {
         .await
         .unwrap();
     assert_eq!(results[0].outcome, Outcome::Connected);
+}
+
+/// How many edges of `topology` the data plane decides differently from the engine.
+async fn mismatches(
+    backend: &LocalBackend,
+    topology: &Topology,
+    policies: &[NetworkPolicy],
+) -> Vec<String> {
+    let engine = Engine::new(topology, policies);
+    let edges = engine.edges();
+    let observed = probe_edges(backend, topology, &edges, TIMEOUT_MS)
+        .await
+        .unwrap();
+    edges
+        .iter()
+        .filter(|e| observed[e].outcome.is_connected() != engine.verdict(**e).allowed())
+        .map(|e| show(topology, *e))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_injected_fault_makes_the_data_plane_disagree_with_the_engine() {
+    if !privileged() {
+        return;
+    }
+    let topology = app_topology();
+    let policies = app_policies();
+    let mut backend = LocalBackend::new(config());
+    backend.deploy(&topology).await.unwrap();
+    backend.apply_policies(&policies).await.unwrap();
+    // ignore-namespace and ignore-except need peers this topology cannot exercise; the
+    // semantics fixture of issue 7 covers them.
+    let faults = [
+        "ignore-ports",
+        "ignore-protocol",
+        "no-egress",
+        "no-ingress",
+        "selectors-or",
+        "no-named-ports",
+        "ignore-endport",
+        "drop-dns-tcp",
+        "default-allow-udp",
+    ];
+    let mut undetected = Vec::new();
+    for fault in faults {
+        backend.set_faults(fault.parse().unwrap()).unwrap();
+        let found = mismatches(&backend, &topology, &policies).await;
+        eprintln!(
+            "{fault}: {} edges differ, e.g. {:?}",
+            found.len(),
+            found.first()
+        );
+        if found.is_empty() {
+            undetected.push(fault);
+        }
+    }
+    assert!(
+        undetected.is_empty(),
+        "faults without effect: {undetected:?}"
+    );
+    backend.set_faults(local::Faults::default()).unwrap();
+    assert_eq!(
+        mismatches(&backend, &topology, &policies).await,
+        Vec::<String>::new()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_enforcement_keeps_the_old_policies_for_its_delay() {
+    if !privileged() {
+        return;
+    }
+    let (topology, policies, config) = semantics_setup();
+    let faults = "late-enforcement=1500".parse().unwrap();
+    let mut backend = LocalBackend::new(LocalConfig { faults, ..config });
+    backend.deploy(&topology).await.unwrap();
+    let denied = [to_ip("10.244.8.2", 81, Protocol::Tcp, "81")];
+    backend.apply_policies(&policies).await.unwrap();
+    let early = backend.probe(0, &denied).await.unwrap();
+    assert_eq!(early[0].outcome, Outcome::Connected, "{early:?}");
+    tokio::time::sleep(Duration::from_millis(1700)).await;
+    let late = backend.probe(0, &denied).await.unwrap();
+    assert_eq!(late[0].outcome, Outcome::Timeout, "{late:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deploy_that_fails_leaves_nothing_behind() {
+    if !privileged() {
+        return;
+    }
+    // Two pods with one address: the node cannot route both, so the network setup fails.
+    let (mut topology, _, _) = semantics_setup();
+    topology.pods[1].ip = topology.pods[0].ip;
+    let mut backend = LocalBackend::new(config());
+    let error = backend.deploy(&topology).await.unwrap_err();
+    assert!(matches!(error, BackendError::Command { .. }), "{error:?}");
+    assert_eq!(leftover_namespaces(backend.run_id()), Vec::<String>::new());
+    assert!(!local::state::RunState::path(backend.run_id()).exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_cannot_start_fails_the_deploy_naming_its_pod_and_its_cause() {
+    if !privileged() {
+        return;
+    }
+    // The agent and Redis both listen on port 6379 of the pod: whichever binds second exits.
+    let clash = pod(
+        "x",
+        "clash",
+        "10.244.1.10",
+        &[],
+        vec![
+            port(6379, Protocol::Tcp, Some(Check::Http), None),
+            port(6379, Protocol::Tcp, Some(Check::Redis), None),
+        ],
+    );
+    let topology = Topology {
+        namespaces: vec![namespace("x", &[])],
+        pods: vec![clash],
+    };
+    let mut backend = LocalBackend::new(config());
+    let error = backend.deploy(&topology).await.unwrap_err();
+    assert!(
+        matches!(error, BackendError::ServerStart { .. }),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("x/clash"), "{error}");
+    // The cause carries the end of the failed server's log.
+    let cause = std::error::Error::source(&error).map(ToString::to_string);
+    assert!(
+        cause.is_some_and(|cause| cause.contains("already in use")),
+        "{error:?}"
+    );
+    assert_eq!(leftover_namespaces(backend.run_id()), Vec::<String>::new());
+    assert!(!local::state::RunState::path(backend.run_id()).exists());
+    let run_dir = std::env::temp_dir().join(format!("nph-{}", backend.run_id()));
+    assert!(!run_dir.exists(), "{} is left", run_dir.display());
+}
+
+#[test]
+fn preflight_refuses_addresses_inside_a_network_of_this_machine() {
+    let output = std::process::Command::new("ip")
+        .args(["-j", "addr"])
+        .output()
+        .unwrap();
+    let interfaces: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let host_address = interfaces
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|i| i["addr_info"].as_array().cloned().unwrap_or_default())
+        .filter_map(|a| a["local"].as_str()?.parse::<IpAddr>().ok())
+        .find(|ip| ip.is_ipv4() && !ip.is_loopback());
+    let Some(host_address) = host_address else {
+        eprintln!("skipped: this machine has no non-loopback IPv4 address");
+        return;
+    };
+    let used = [("pod x/y".to_owned(), host_address)];
+    let error = local::preflight::overlaps(&used, None).unwrap_err();
+    assert!(
+        error.to_string().contains("choose another pod CIDR"),
+        "{error}"
+    );
+    let elsewhere = [("pod x/y".to_owned(), "10.244.0.1".parse().unwrap())];
+    if !host_address.to_string().starts_with("10.") {
+        local::preflight::overlaps(&elsewhere, None).unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ignore_except_fault_lets_the_excepted_host_through() {
+    if !privileged() {
+        return;
+    }
+    let (topology, policies, config) = semantics_setup();
+    let mut backend = LocalBackend::new(config);
+    backend.deploy(&topology).await.unwrap();
+    backend.apply_policies(&policies).await.unwrap();
+    let excepted = [to_ip("198.51.100.200", 80, Protocol::Tcp, "except")];
+    assert_eq!(
+        backend.probe(0, &excepted).await.unwrap()[0].outcome,
+        Outcome::Timeout
+    );
+    backend
+        .set_faults("ignore-except".parse().unwrap())
+        .unwrap();
+    assert_eq!(
+        backend.probe(0, &excepted).await.unwrap()[0].outcome,
+        Outcome::Connected
+    );
+}
+
+#[test]
+fn servers_outlive_the_thread_that_deployed_them() {
+    if !privileged() {
+        return;
+    }
+    // Servers die with the thread that forked them (PR_SET_PDEATHSIG) unless the backend
+    // starts them from a thread of its own: deploy from a thread that then ends.
+    let (topology, _, config) = semantics_setup();
+    let backend = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let mut backend = LocalBackend::new(config);
+        runtime.block_on(backend.deploy(&topology)).unwrap();
+        backend
+    })
+    .join()
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let target = [to_ip("10.244.8.2", 81, Protocol::Tcp, "x")];
+    let results = runtime.block_on(backend.probe(0, &target)).unwrap();
+    assert_eq!(results[0].outcome, Outcome::Connected, "{results:?}");
 }

@@ -167,14 +167,14 @@ async fn probe(args: ProbeArgs) -> anyhow::Result<ExitCode> {
     let mut write_error = None;
     prober
         .run_batch(targets, args.concurrency, |result| {
-            if write_error.is_none()
-                && let Err(error) = serde_json::to_writer(&mut out, &result)
-                    .map_err(std::io::Error::from)
-                    .and_then(|()| out.write_all(b"\n"))
-                    .and_then(|()| out.flush())
-            {
-                write_error = Some(error);
+            if write_error.is_some() {
+                return;
             }
+            let written = serde_json::to_writer(&mut out, &result)
+                .map_err(std::io::Error::from)
+                .and_then(|()| out.write_all(b"\n"))
+                .and_then(|()| out.flush());
+            write_error = written.err();
         })
         .await;
     if let Some(error) = write_error {

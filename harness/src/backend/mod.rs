@@ -55,6 +55,15 @@ pub enum BackendError {
     /// A pod did not become ready (its servers did not start or did not answer).
     #[error("pod {pod} did not become ready: {detail}")]
     NotReady { pod: String, detail: String },
+    /// A server did not start or did not answer in time: `what` names it, e.g. `the servers
+    /// of pod backend/db`.
+    #[error("{what} did not become ready")]
+    ServerStart {
+        what: String,
+        /// Boxed: the probes error is large, and every backend `Result` would carry its size.
+        #[source]
+        source: Box<netpol_probes::servers::Error>,
+    },
     /// `netpol-probe probe` failed inside a pod, or its output could not be read.
     #[error("probe batch from {pod} failed: {detail}")]
     Probe { pod: String, detail: String },

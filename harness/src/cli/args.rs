@@ -1,6 +1,6 @@
 //! Argument definitions (clap derive), shared by every subcommand.
 
-use super::{explain, lint, plan, run, synth};
+use super::{clean, explain, lint, plan, run, synth};
 use crate::engine::model::{NetworkPolicy, Topology};
 use crate::input;
 use clap::{Args, Parser, Subcommand};
@@ -30,6 +30,8 @@ pub enum Command {
     Lint(lint::Args),
     /// Deploy fixtures on a backend and verify every edge against the policies.
     Run(run::RunArgs),
+    /// Remove what killed runs left behind (namespaces, tables, processes named `nph-*`).
+    Clean(clean::Args),
     /// Write a synthetic cluster (topology and policies) for benchmarks.
     Synth(synth::Args),
 }

@@ -38,15 +38,20 @@ pub enum Error {
     /// `run` could not write a report file.
     #[error(transparent)]
     Report(#[from] report::Error),
+    /// A backend could not do its job (an infrastructure error).
+    #[error(transparent)]
+    Backend(#[from] crate::backend::BackendError),
 }
 
 impl Error {
-    /// The process exit code: 2 for bad input or arguments, 1 when the output failed, and
-    /// for `run` errors the runner's code (2 bad input, 3 infrastructure, 130 interrupted).
+    /// The process exit code: 2 for bad input or arguments, 1 when the output failed, 3 when a
+    /// backend failed, and for `run` errors the runner's code (2 bad input, 3 infrastructure,
+    /// 130 interrupted).
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Input(_) | Error::Argument(_) | Error::Report(_) => 2,
             Error::Output(_) => 1,
+            Error::Backend(_) => 3,
             Error::Run(error) => error.exit_code(),
         }
     }

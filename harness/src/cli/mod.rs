@@ -5,6 +5,7 @@
 //! - `lint`: findings about a policy set, including intended flows it denies;
 //! - `run`: the conformance run of fixtures on a backend (see [`run`](mod@run) for its exit
 //!   statuses);
+//! - `clean`: removes what killed local runs left behind;
 //! - `synth`: a synthetic cluster written as input files, to measure `plan` end to end.
 //!
 //! Each subcommand lives in its own module with an `Args` struct and a `run` function that
@@ -18,6 +19,7 @@
 //! [`ExitCode`]: std::process::ExitCode
 
 mod args;
+pub mod clean;
 mod error;
 pub mod explain;
 pub mod lint;
@@ -43,6 +45,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Status, Error> {
         Command::Explain(args) => explain::run(&args, out),
         Command::Lint(args) => lint::run(&args, out),
         Command::Run(args) => run::run(&args, out),
+        Command::Clean(args) => clean::run(&args, out),
         Command::Synth(args) => synth::run(&args, out),
     }
 }

@@ -111,9 +111,8 @@ impl Prober {
     }
 
     async fn check(&self, target: &Target) -> Checked {
-        if let Some(needs) = crate::serve::transport_of(target.check)
-            && needs != target.protocol
-        {
+        let transport = crate::serve::transport_of(target.check);
+        if let Some(needs) = transport.filter(|needs| *needs != target.protocol) {
             return Err(Failure::new(
                 Outcome::Unsupported,
                 format!(

@@ -66,9 +66,7 @@ impl ServeConfig {
     pub fn validate(&self) -> Result<(), Error> {
         for spec in &self.ports {
             let check = spec.effective_check();
-            if let Some(needs) = transport_of(check)
-                && needs != spec.protocol
-            {
+            if let Some(needs) = transport_of(check).filter(|needs| *needs != spec.protocol) {
                 return Err(Error::Mismatch {
                     port: spec.port,
                     protocol: spec.protocol,

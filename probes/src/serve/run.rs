@@ -149,10 +149,10 @@ impl Server {
         shutdown.await;
         self.shared.ready.store(false, Ordering::SeqCst);
         tasks.shutdown().await;
-        if let Some(path) = &self.ready_file
-            && let Err(error) = std::fs::remove_file(path)
-        {
-            tracing::debug!(path = %path.display(), %error, "could not remove the ready file");
+        if let Some(path) = &self.ready_file {
+            if let Err(error) = std::fs::remove_file(path) {
+                tracing::debug!(path = %path.display(), %error, "could not remove the ready file");
+            }
         }
         tracing::info!("stopped");
     }

@@ -46,6 +46,9 @@ pub struct AgentOptions {
     pub bind: Vec<IpAddr>,
     /// Run inside this network namespace (`/run/netns/NAME`).
     pub netns: Option<String>,
+    /// Where to create the server's work directory; [`base_dir`](super::base_dir) when
+    /// `None`. A caller that cleans up after killed runs passes a directory it owns.
+    pub parent_dir: Option<PathBuf>,
     pub ready_timeout: Duration,
 }
 
@@ -58,6 +61,7 @@ impl AgentOptions {
             ports,
             bind: Vec::new(),
             netns: None,
+            parent_dir: None,
             ready_timeout: Duration::from_secs(10),
         }
     }
@@ -75,7 +79,7 @@ pub async fn start_agent(options: &AgentOptions) -> Result<ServerGuard, Error> {
     if !binary.is_file() {
         return Err(Error::AgentNotBuilt { path: binary });
     }
-    let dir = WorkDir::new("agent")?;
+    let dir = WorkDir::in_parent(options.parent_dir.as_deref(), "agent")?;
     let spec = dir.path().join("ports.json");
     let ready = dir.path().join("ready");
     let json = serde_json::to_string(&options.ports).unwrap_or_else(|_| "[]".to_owned());

@@ -9,6 +9,7 @@ use nix::unistd::Uid;
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// How to start one dnsmasq.
@@ -23,6 +24,9 @@ pub struct DnsmasqOptions {
     /// Domains answered locally: unknown names under them get `NXDOMAIN` (`--local`).
     /// Names outside them get `REFUSED` (there is no upstream).
     pub local_domains: Vec<String>,
+    /// Where to create the server's work directory; [`base_dir`](super::base_dir) when
+    /// `None`. A caller that cleans up after killed runs passes a directory it owns.
+    pub parent_dir: Option<PathBuf>,
     pub ready_timeout: Duration,
 }
 
@@ -33,6 +37,7 @@ impl DnsmasqOptions {
             netns: None,
             records: BTreeMap::new(),
             local_domains: vec!["cluster.local".to_owned()],
+            parent_dir: None,
             ready_timeout: Duration::from_secs(10),
         }
     }
@@ -49,7 +54,7 @@ impl DnsmasqOptions {
 /// [`Error`]; [`Error::NotOnPath`] names the apt package `dnsmasq`.
 pub async fn start_dnsmasq(options: &DnsmasqOptions) -> Result<ServerGuard, Error> {
     let binary = find_binary("dnsmasq", "dnsmasq")?;
-    let dir = WorkDir::new("dnsmasq")?;
+    let dir = WorkDir::in_parent(options.parent_dir.as_deref(), "dnsmasq")?;
     let log = dir.path().join("dnsmasq.log");
     let launch = Launch {
         binary: &binary,

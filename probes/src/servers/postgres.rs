@@ -37,6 +37,9 @@ pub struct PostgresOptions {
     pub template: Option<PathBuf>,
     /// The directory holding `postgres` and `initdb`.
     pub bin_dir: PathBuf,
+    /// Where to create the server's work directory; [`base_dir`](super::base_dir) when
+    /// `None`. A caller that cleans up after killed runs passes a directory it owns.
+    pub parent_dir: Option<PathBuf>,
     pub ready_timeout: Duration,
 }
 
@@ -48,6 +51,7 @@ impl PostgresOptions {
             cluster_name: None,
             template: None,
             bin_dir: PathBuf::from(POSTGRES_BIN_DIR),
+            parent_dir: None,
             ready_timeout: Duration::from_secs(30),
         }
     }
@@ -67,7 +71,20 @@ impl PostgresTemplate {
     ///
     /// [`Error`] when Postgres is not installed or initdb fails.
     pub async fn create(bin_dir: &Path) -> Result<PostgresTemplate, Error> {
-        let dir = WorkDir::new("pgtemplate")?;
+        PostgresTemplate::create_in(bin_dir, None).await
+    }
+
+    /// As [`create`](Self::create), with the template's directory under `parent_dir` (see
+    /// [`PostgresOptions::parent_dir`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error`] when Postgres is not installed or initdb fails.
+    pub async fn create_in(
+        bin_dir: &Path,
+        parent_dir: Option<&Path>,
+    ) -> Result<PostgresTemplate, Error> {
+        let dir = WorkDir::in_parent(parent_dir, "pgtemplate")?;
         let user = server_user()?;
         chown(dir.path(), user)?;
         initdb(bin_dir, &dir.path().join("data"), dir.path(), user).await?;
@@ -89,7 +106,7 @@ impl PostgresTemplate {
 pub async fn start_postgres(options: &PostgresOptions) -> Result<ServerGuard, Error> {
     let binary = require_binary(options.bin_dir.join("postgres"), "postgres", "postgresql")?;
     let user = server_user()?;
-    let dir = WorkDir::new("postgres")?;
+    let dir = WorkDir::in_parent(options.parent_dir.as_deref(), "postgres")?;
     chown(dir.path(), user)?;
     let data = dir.path().join("data");
     match &options.template {

@@ -1,5 +1,5 @@
-//! Spawning a server (in a namespace, as a user, in its own process group), waiting until it
-//! answers, and stopping it.
+//! Spawning a server (in a namespace, as a user, in its own process group, dying with the
+//! thread that started it), waiting until it answers, and stopping it.
 
 use crate::netns;
 use nix::sys::signal::{Signal, killpg};
@@ -85,9 +85,21 @@ impl WorkDir {
     ///
     /// [`Error::Prepare`] when the directory cannot be created.
     pub fn new(kind: &str) -> Result<WorkDir, Error> {
+        WorkDir::new_in(&base_dir(), kind)
+    }
+
+    /// Creates `netpol-KIND-PID-N` under `parent`, creating `parent` too if missing.
+    ///
+    /// A caller that must remove everything a killed process left (the local backend's
+    /// `clean`) passes a directory it owns and removes: the work dir sits inside it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Prepare`] when the directory cannot be created.
+    pub fn new_in(parent: &Path, kind: &str) -> Result<WorkDir, Error> {
         let n = NEXT_DIR.fetch_add(1, Ordering::Relaxed);
         let name = format!("netpol-{kind}-{}-{n}", std::process::id());
-        let path = base_dir().join(name);
+        let path = parent.join(name);
         // A directory left by an earlier process with our pid would only hold stale files.
         let _ = std::fs::remove_dir_all(&path);
         std::fs::create_dir_all(&path).map_err(|source| Error::Prepare {
@@ -95,6 +107,15 @@ impl WorkDir {
             source,
         })?;
         Ok(WorkDir { path })
+    }
+
+    /// Creates `netpol-KIND-PID-N` under `parent`, or under [`base_dir`] for `None` (what
+    /// the `parent_dir` field of every options struct means).
+    pub(crate) fn in_parent(parent: Option<&Path>, kind: &str) -> Result<WorkDir, Error> {
+        match parent {
+            Some(parent) => WorkDir::new_in(parent, kind),
+            None => WorkDir::new(kind),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -191,8 +212,9 @@ impl Launch<'_> {
             .stdout(log)
             .stderr(log_err);
         let user = self.user;
+        let parent = nix::unistd::getpid();
         // SAFETY: the closure runs between fork and exec and only makes system calls
-        // (setns, setpgid, setgroups, setgid, setuid); it allocates nothing.
+        // (setns, setpgid, setgroups, setgid, setuid, prctl, getppid); it allocates nothing.
         unsafe {
             command.pre_exec(move || {
                 if let Some(file) = &netns_file {
@@ -204,7 +226,8 @@ impl Launch<'_> {
                     nix::unistd::setgid(gid)?;
                     nix::unistd::setuid(uid)?;
                 }
-                Ok(())
+                // After the credential change, which clears the death signal.
+                die_with_parent(parent)
             });
         }
         Ok(command)
@@ -216,6 +239,22 @@ impl Launch<'_> {
             .spawn()
             .map_err(|source| Error::Spawn { binary, source })
     }
+}
+
+/// Makes the kernel SIGKILL the calling child when the thread that forked it exits (which
+/// includes the whole parent process being killed), and fails if the parent is already gone.
+///
+/// Safe between fork and exec: two system calls, no allocation.
+fn die_with_parent(parent: Pid) -> io::Result<()> {
+    // SAFETY: prctl(2) with PR_SET_PDEATHSIG takes a signal number and nothing else.
+    if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // The parent may have died between fork and prctl: then nothing would kill us later.
+    if nix::unistd::getppid() != parent {
+        return Err(io::Error::from_raw_os_error(libc::ESRCH));
+    }
+    Ok(())
 }
 
 /// A running server; dropping it stops the server's whole process group.

@@ -6,6 +6,7 @@ use crate::wire::{Outcome, Target};
 use nix::sys::signal::Signal;
 use std::ffi::OsString;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// How to start one Redis server.
@@ -14,6 +15,9 @@ pub struct RedisOptions {
     pub listen: SocketAddr,
     /// Run inside this network namespace (`/run/netns/NAME`).
     pub netns: Option<String>,
+    /// Where to create the server's work directory; [`base_dir`](super::base_dir) when
+    /// `None`. A caller that cleans up after killed runs passes a directory it owns.
+    pub parent_dir: Option<PathBuf>,
     pub ready_timeout: Duration,
 }
 
@@ -22,6 +26,7 @@ impl RedisOptions {
         RedisOptions {
             listen,
             netns: None,
+            parent_dir: None,
             ready_timeout: Duration::from_secs(10),
         }
     }
@@ -34,7 +39,7 @@ impl RedisOptions {
 /// [`Error`]; [`Error::NotOnPath`] names the apt package `redis-server`.
 pub async fn start_redis(options: &RedisOptions) -> Result<ServerGuard, Error> {
     let binary = find_binary("redis-server", "redis-server")?;
-    let dir = WorkDir::new("redis")?;
+    let dir = WorkDir::in_parent(options.parent_dir.as_deref(), "redis")?;
     let log = dir.path().join("redis.log");
     let args = [
         "--bind",

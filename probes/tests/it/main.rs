@@ -7,3 +7,4 @@ mod common;
 mod negative_outcomes;
 mod real_servers;
 mod serve_binary;
+mod server_lifetime;

@@ -34,10 +34,28 @@
 //! signal handler of [`LocalBackend::install_signal_cleanup`] remove it; [`clean`] removes
 //! what killed runs left.
 //!
+//! # Servers
+//! [`servers`] maps each pod's ports to `netpol_probes::servers` (the agent, Postgres from a
+//! template initdb'd once per run, Redis, dnsmasq), which starts them in the pod's namespace
+//! and waits until each answers. Every server's work directory (data, sockets, logs) is
+//! inside the run's directory `<tmp>/nph-<runid>`, so removing that one directory removes
+//! them all. Servers die with the thread that forked them (`PR_SET_PDEATHSIG`), so they are
+//! started from a thread the backend owns (a [`Launcher`]): they die with the harness
+//! process but not with whichever thread happened to call `deploy`.
+//!
+//! # Faults
+//! [`Faults`] (issue 7) are enforcement bugs injected on purpose: each bends one step of the
+//! compiler (see [`nft`]), except `late-enforcement`, which delays loading the compiled table.
+//! [`LocalBackend::set_faults`] switches them on a deployed run.
+//!
 //! # Known limitations
 //! - IPv4 only: IPv6 pods are refused before anything is created.
 //! - Servers are plain child processes of the harness: a pod's "containers" share the
 //!   machine's filesystem and users.
+//! - A process killed with SIGKILL cannot clean up: its servers die with it
+//!   (`PR_SET_PDEATHSIG`), and `netpol-harness clean --backend local` removes the rest.
+//! - A deployment belongs to one process: there is no way yet to attach to a running
+//!   deployment from another process (e.g. one nextest trial per process).
 
 pub mod netns;
 pub mod nft;
@@ -50,10 +68,10 @@ pub use nft::Faults;
 pub use state::{Report, clean};
 
 use self::netns::{GATEWAY, NODE_MAC, Names};
-use self::servers::{PodServers, Server, Workdir};
 use self::state::RunState;
 use super::{Backend, BackendError};
 use crate::engine::{Cidr, Labels, NAMESPACE_NAME_LABEL, NetworkPolicy, PodIndex, Topology};
+use netpol_probes::servers::{Launcher, PostgresTemplate, ServerGuard};
 use netpol_probes::spec::{Check, PortSpec};
 use netpol_probes::wire::{ProbeResult, Target};
 use std::net::{IpAddr, Ipv4Addr};
@@ -95,7 +113,7 @@ pub struct LocalConfig {
     /// The `netpol-probe` binary; found automatically when `None` (see [`find_probe_bin`]).
     pub probe_bin: Option<PathBuf>,
     pub external_hosts: Vec<ExternalHost>,
-    /// How long pods may take to become ready.
+    /// How long each server may take to answer once started (all start at once).
     pub ready_timeout: Duration,
 }
 
@@ -113,26 +131,23 @@ impl Default for LocalConfig {
     }
 }
 
-/// Where the `netpol-probe` binary is: `NETPOL_PROBE_BIN`, else beside the running
-/// executable or in its parent directory (tests run from `target/<profile>/deps`).
+/// Where the `netpol-probe` binary is (see [`find_agent_binary`]): `NETPOL_PROBE_BIN`, else
+/// beside the running executable or in its parent directory (tests run from
+/// `target/<profile>/deps`), else on `PATH`.
+///
+/// [`find_agent_binary`]: netpol_probes::servers::find_agent_binary
 ///
 /// # Errors
-/// [`BackendError::ProbeBinaryMissing`], listing where it looked.
+/// [`BackendError::ProbeBinaryMissing`].
 pub fn find_probe_bin() -> Result<PathBuf, BackendError> {
-    if let Some(path) = std::env::var_os("NETPOL_PROBE_BIN") {
-        return Ok(PathBuf::from(path));
-    }
-    let mut looked_at = Vec::new();
-    if let Ok(exe) = std::env::current_exe() {
-        for dir in exe.ancestors().skip(1).take(2) {
-            let candidate = dir.join("netpol-probe");
-            if candidate.is_file() {
-                return Ok(candidate);
-            }
-            looked_at.push(candidate);
-        }
-    }
-    Err(BackendError::ProbeBinaryMissing { looked_at })
+    netpol_probes::servers::find_agent_binary().map_err(|error| match error {
+        netpol_probes::servers::Error::AgentNotBuilt { path } => BackendError::ProbeBinaryMissing {
+            looked_at: vec![path],
+        },
+        other => BackendError::Preflight {
+            message: other.to_string(),
+        },
+    })
 }
 
 /// The length of a run id.
@@ -168,6 +183,9 @@ pub struct DeployTimings {
     pub nftables: Duration,
     /// Starting every server and waiting until all are ready (includes Postgres initdb).
     pub servers: Duration,
+    /// From starting Postgres initdb (in parallel with the network) to its end; zero when no
+    /// pod serves Postgres.
+    pub initdb: Duration,
     pub total: Duration,
 }
 
@@ -180,11 +198,14 @@ pub struct LocalBackend {
     /// Set once deploy starts creating things.
     state: Option<RunState>,
     probe_bin: PathBuf,
-    servers: Vec<Server>,
+    servers: Vec<ServerGuard>,
     dns: Option<(PodIndex, nft::DnsService)>,
     /// Bumped on every policy change, so a late enforcement never overrides a newer one.
     generation: Arc<AtomicU64>,
     timings: DeployTimings,
+    /// Starts the servers (see the [module docs](self)); created by `deploy`, and dropped
+    /// only after teardown has stopped them.
+    launcher: Option<Launcher>,
 }
 
 impl LocalBackend {
@@ -212,6 +233,7 @@ impl LocalBackend {
             dns: None,
             generation: Arc::new(AtomicU64::new(0)),
             timings: DeployTimings::default(),
+            launcher: None,
         }
     }
 
@@ -282,6 +304,22 @@ impl LocalBackend {
         Ok(())
     }
 
+    /// The faults currently injected.
+    pub fn faults(&self) -> &Faults {
+        &self.config.faults
+    }
+
+    /// Replaces the injected faults and re-enforces the current policies with them, so one
+    /// deployment can be checked against several faults in turn.
+    ///
+    /// # Errors
+    /// As [`Backend::apply_policies`].
+    pub fn set_faults(&mut self, faults: Faults) -> Result<(), BackendError> {
+        self.state.as_ref().ok_or(BackendError::NotDeployed)?;
+        self.config.faults = faults;
+        self.enforce()
+    }
+
     /// Runs a batch of probes from external host `host`.
     ///
     /// # Errors
@@ -296,7 +334,7 @@ impl LocalBackend {
             .await
     }
 
-    fn deploy_sync(&mut self, topology: &Topology) -> Result<(), BackendError> {
+    async fn deploy_inner(&mut self, topology: &Topology) -> Result<(), BackendError> {
         let start = Instant::now();
         if self.state.is_some() {
             return Err(BackendError::Unsupported(
@@ -306,9 +344,7 @@ impl LocalBackend {
         let programs = self.preflight(topology)?;
         self.topology = topology.clone();
         self.dns = self.dns_service();
-        let workdir = Workdir {
-            root: std::env::temp_dir().join(self.names.run()),
-        };
+        let run_dir = std::env::temp_dir().join(self.names.run());
         let mut namespaces = vec![self.names.node()];
         namespaces.extend((0..topology.pods.len()).map(|i| self.pod_netns(i)));
         namespaces.extend(
@@ -317,42 +353,64 @@ impl LocalBackend {
                 .iter()
                 .map(|h| self.names.external(&h.name)),
         );
-        let state = RunState::new(self.run_id(), namespaces, workdir.root.clone());
+        let state = RunState::new(self.run_id(), namespaces, run_dir.clone());
         state.save()?;
         state::register(&state);
         self.state = Some(state);
         self.timings.preflight = start.elapsed();
 
-        std::fs::create_dir_all(&workdir.root).map_err(|source| BackendError::Io {
-            action: format!("create {}", workdir.root.display()),
+        std::fs::create_dir_all(&run_dir).map_err(|source| BackendError::Io {
+            action: format!("create {}", run_dir.display()),
             source,
         })?;
-        // initdb is the slowest step (about 0.8 s): it runs while the network is built.
-        let initdb = match &programs.initdb {
-            Some(initdb) => Some(servers::start_initdb(initdb, &workdir)?),
+        let io = |source| BackendError::Io {
+            action: "start the server launcher thread".into(),
+            source,
+        };
+        let launcher = self.launcher.insert(Launcher::new().map_err(io)?);
+        // initdb is the slowest step (about a second): it runs while the network is built, and
+        // is waited for even when the network fails, so nothing writes into the run's
+        // directory once teardown removes it.
+        let template = programs.postgres_bin_dir.clone().map(|bin_dir| {
+            let parent = run_dir.clone();
+            launcher.spawn(async move {
+                let started = Instant::now();
+                let template = PostgresTemplate::create_in(&bin_dir, Some(&parent)).await;
+                (template, started.elapsed())
+            })
+        });
+        let network = self.build_network_and_table();
+        let servers_start = Instant::now();
+        let template = match template {
+            Some(task) => {
+                let (template, took) = Launcher::join(task).await;
+                self.timings.initdb = took;
+                Some(template.map_err(|source| BackendError::ServerStart {
+                    what: "the Postgres template (initdb)".into(),
+                    source: Box::new(source),
+                })?)
+            }
             None => None,
         };
+        network?;
+        self.start_servers(run_dir, programs, template.as_ref())
+            .await?;
+        // Every Postgres has its own copy by now.
+        drop(template);
+        self.timings.servers = servers_start.elapsed();
+        self.timings.total = start.elapsed();
+        tracing::debug!(run = %self.run_id(), timings = ?self.timings, "local deploy done");
+        Ok(())
+    }
+
+    /// Builds the network and loads the empty policy table, timing both.
+    fn build_network_and_table(&mut self) -> Result<(), BackendError> {
         let network_start = Instant::now();
         self.build_network()?;
         self.timings.network = network_start.elapsed();
         let nft_start = Instant::now();
         self.load_policies(&[])?;
         self.timings.nftables = nft_start.elapsed();
-
-        let servers_start = Instant::now();
-        let hosts = servers::dns_hosts(&self.topology, IpAddr::V4(Ipv4Addr::new(10, 96, 0, 1)));
-        std::fs::write(workdir.dns_hosts(), hosts).map_err(|source| BackendError::Io {
-            action: "write the DNS hosts file".into(),
-            source,
-        })?;
-        if let Some(initdb) = initdb {
-            servers::finish_initdb(initdb, &workdir)?;
-        }
-        self.start_servers(&workdir, &programs)?;
-        self.wait_ready(&workdir)?;
-        self.timings.servers = servers_start.elapsed();
-        self.timings.total = start.elapsed();
-        tracing::debug!(run = %self.run_id(), timings = ?self.timings, "local deploy done");
         Ok(())
     }
 
@@ -466,123 +524,56 @@ impl LocalBackend {
         first_error.map_or(Ok(()), Err)
     }
 
-    fn start_servers(
+    /// Starts every pod's and external host's servers on the launcher thread and waits until
+    /// all answer.
+    async fn start_servers(
         &mut self,
-        workdir: &Workdir,
-        programs: &preflight::Programs,
+        run_dir: PathBuf,
+        programs: preflight::Programs,
+        template: Option<&PostgresTemplate>,
     ) -> Result<(), BackendError> {
-        for index in 0..self.topology.pods.len() {
-            let netns = self.pod_netns(index);
-            let pod = &self.topology.pods[index];
-            let started = PodServers {
-                index,
-                pod,
-                netns: &netns,
-                workdir,
-                programs,
-                probe_bin: &self.probe_bin,
-            }
-            .start()?;
-            self.servers.extend(started);
-        }
-        for (i, host) in self.config.external_hosts.iter().enumerate() {
-            let pod = crate::engine::Pod {
+        let mut pods: Vec<servers::PodLaunch> = (0..self.topology.pods.len())
+            .map(|index| servers::PodLaunch {
+                pod: self.topology.pods[index].clone(),
+                netns: self.pod_netns(index),
+            })
+            .collect();
+        let hosts = self.config.external_hosts.iter();
+        pods.extend(hosts.map(|host| servers::PodLaunch {
+            pod: crate::engine::Pod {
                 name: host.name.clone(),
                 namespace: "external".into(),
                 labels: Labels::new(),
                 ip: IpAddr::V4(host.ip),
                 provided: false,
                 ports: host.ports.clone(),
-            };
-            let netns = self.names.external(&host.name);
-            let started = PodServers {
-                index: self.topology.pods.len() + i,
-                pod: &pod,
-                netns: &netns,
-                workdir,
-                programs,
-                probe_bin: &self.probe_bin,
-            }
-            .start()?;
-            self.servers.extend(started);
-        }
-        Ok(())
-    }
-
-    /// Waits for every pod (in parallel): its servers' TCP ports accept and its agent wrote
-    /// its ready file.
-    fn wait_ready(&mut self, workdir: &Workdir) -> Result<(), BackendError> {
-        let deadline = Instant::now() + self.config.ready_timeout;
-        let mut waits = Vec::new();
-        let external = self
-            .config
-            .external_hosts
-            .iter()
-            .map(|h| (h.name.clone(), h.ip, vec![]));
-        let pods = self.topology.pods.iter().map(|p| {
-            let IpAddr::V4(ip) = p.ip else {
-                unreachable!("preflight refuses IPv6 pods")
-            };
-            (p.id(), ip, servers::tcp_server_ports(p))
-        });
-        let endpoints = self.endpoints();
-        for (index, ((id, ip, ports), (ns, _, _))) in
-            pods.chain(external).zip(endpoints).enumerate()
-        {
-            let ready = workdir.ready_file(index);
-            waits.push((
-                id,
-                std::thread::spawn(move || {
-                    servers::wait_ready(&ns, IpAddr::V4(ip), ports, ready, deadline)
-                }),
-            ));
-        }
-        // A server that exits (a taken port, a bad option) fails the deploy at once rather
-        // than at the deadline.
-        while !waits.iter().all(|(_, wait)| wait.is_finished()) {
-            let exited: Vec<String> = self
-                .servers
-                .iter_mut()
-                .filter_map(|s| {
-                    s.exited()
-                        .map(|status| (s.what.clone(), status, s.log_tail()))
-                })
-                .map(|(what, status, log)| format!("{what} exited ({status}): {log}"))
-                .collect();
-            if !exited.is_empty() {
-                let pod = waits.first().map(|(id, _)| id.clone()).unwrap_or_default();
-                return Err(BackendError::NotReady {
-                    pod,
-                    detail: exited.join("; "),
-                });
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        for (pod, wait) in waits {
-            if let Err(detail) = wait.join().unwrap_or_else(|_| Err("panicked".into())) {
-                let logs = workdir.root.display();
-                return Err(BackendError::NotReady {
-                    pod,
-                    detail: format!("{detail} ({logs})"),
-                });
-            }
-        }
+            },
+            netns: self.names.external(&host.name),
+        }));
+        let kubernetes_service = IpAddr::V4(Ipv4Addr::new(10, 96, 0, 1));
+        let run = servers::RunServers {
+            run_dir,
+            probe_bin: self.probe_bin.clone(),
+            postgres_bin_dir: programs.postgres_bin_dir,
+            postgres_template: template.map(PostgresTemplate::data_dir),
+            dns_records: servers::dns_records(&self.topology, kubernetes_service),
+            ready_timeout: self.config.ready_timeout,
+        };
+        let launcher = self.launcher.as_ref().expect("deploy starts the launcher");
+        let started = launcher.run(servers::start_all(pods, run)).await?;
+        self.servers.extend(started);
         Ok(())
     }
 
     /// Compiles and loads `policies` against the current topology, then flushes conntrack.
     fn load_policies(&self, policies: &[NetworkPolicy]) -> Result<(), BackendError> {
         let table = self.names.run();
-        let no_faults = Faults::default();
+        // With no policies every fault is a no-op: the baseline is always a clean network.
         let input = nft::Input {
             table: &table,
             topology: &self.topology,
             policies,
-            faults: if policies.is_empty() {
-                &no_faults
-            } else {
-                &self.config.faults
-            },
+            faults: &self.config.faults,
             dns: self.dns.map(|(_, dns)| dns),
         };
         load_script(&self.names.node(), &nft::replace_script(&input))
@@ -701,9 +692,9 @@ impl LocalBackend {
     }
 
     fn teardown_sync(&mut self) -> Result<(), BackendError> {
-        // Dropping the guards kills and reaps the direct children; what they started
-        // (Postgres backends) is killed by namespace below.
-        self.servers.clear();
+        // Stopping the guards signals and reaps the direct children (all at once); what they
+        // started (Postgres backends) is killed by namespace below.
+        netpol_probes::servers::stop_all(self.servers.drain(..));
         let Some(state) = self.state.take() else {
             return Ok(());
         };
@@ -729,7 +720,7 @@ impl Backend for LocalBackend {
     }
 
     async fn deploy(&mut self, topology: &Topology) -> Result<(), BackendError> {
-        let result = self.deploy_sync(topology);
+        let result = self.deploy_inner(topology).await;
         if result.is_err() {
             // Nothing half-built is left for the caller to remove.
             let _ = self.teardown_sync();

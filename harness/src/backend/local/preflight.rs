@@ -59,25 +59,28 @@ pub fn postgres_dirs() -> Vec<PathBuf> {
     dirs
 }
 
+/// Where `netpol_probes::servers` looks for `redis-server` and `dnsmasq` after `PATH`.
+const SBIN_DIRS: [&str; 4] = ["/usr/sbin", "/usr/bin", "/sbin", "/bin"];
+
 /// The programs the local backend runs, found before anything is changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Programs {
-    pub initdb: Option<PathBuf>,
-    pub postgres: Option<PathBuf>,
-    pub redis: Option<PathBuf>,
-    pub dnsmasq: Option<PathBuf>,
+    /// The directory holding `initdb` and `postgres` (of one Postgres version), when a pod
+    /// serves Postgres.
+    pub postgres_bin_dir: Option<PathBuf>,
 }
 
 /// Fails when `ip` or `nft`, or a server the topology needs, is not installed, naming the
 /// apt package to install.
 pub fn programs(topology: &Topology) -> Result<Programs, BackendError> {
+    let missing = |program: &str, package: &str| BackendError::Preflight {
+        message: format!(
+            "`{program}` is not installed: install the `{package}` package \
+             (apt-get install {package})"
+        ),
+    };
     let require = |program: &str, package: &str, extra: &[PathBuf]| {
-        find_program(program, extra).ok_or_else(|| BackendError::Preflight {
-            message: format!(
-                "`{program}` is not installed: install the `{package}` package \
-                 (apt-get install {package})"
-            ),
-        })
+        find_program(program, extra).ok_or_else(|| missing(program, package))
     };
     require("ip", "iproute2", &[])?;
     require("nft", "nftables", &[])?;
@@ -88,29 +91,24 @@ pub fn programs(topology: &Topology) -> Result<Programs, BackendError> {
             .flat_map(|p| &p.ports)
             .any(|port| port.effective_check() == check)
     };
-    let pg_dirs = postgres_dirs();
     let mut programs = Programs {
-        initdb: None,
-        postgres: None,
-        redis: None,
-        dnsmasq: None,
+        postgres_bin_dir: None,
     };
     if needs(Check::Postgres) {
-        // The binaries next to `initdb`, so that both come from one Postgres version.
-        let initdb = require("initdb", "postgresql", &pg_dirs)?;
-        let beside = initdb.with_file_name("postgres");
-        programs.postgres = Some(if is_executable(&beside) {
-            beside
-        } else {
-            require("postgres", "postgresql", &pg_dirs)?
-        });
-        programs.initdb = Some(initdb);
+        // `postgres` must sit next to `initdb`, so that both come from one Postgres version.
+        let initdb = require("initdb", "postgresql", &postgres_dirs())?;
+        let dir = initdb.parent().unwrap_or(Path::new("/")).to_owned();
+        if !is_executable(&dir.join("postgres")) {
+            return Err(missing("postgres", "postgresql"));
+        }
+        programs.postgres_bin_dir = Some(dir);
     }
+    let sbin: Vec<PathBuf> = SBIN_DIRS.iter().map(PathBuf::from).collect();
     if needs(Check::Redis) {
-        programs.redis = Some(require("redis-server", "redis-server", &[])?);
+        require("redis-server", "redis-server", &sbin)?;
     }
     if needs(Check::Dns) {
-        programs.dnsmasq = Some(require("dnsmasq", "dnsmasq", &[])?);
+        require("dnsmasq", "dnsmasq", &sbin)?;
     }
     Ok(programs)
 }

@@ -1,464 +1,294 @@
-//! The servers of a pod: the `netpol-probe serve` agent for agent-served ports, and real
-//! Postgres, Redis and dnsmasq for `postgres`, `redis` and `dns` ports, each started inside
-//! the pod's network namespace.
+//! The servers of a pod, mapped from its topology entry to [`netpol_probes::servers`]: the
+//! `netpol-probe serve` agent for agent-served ports, and real Postgres, Redis and dnsmasq for
+//! `postgres`, `redis` and `dns` ports, each started inside the pod's network namespace with
+//! its work directory under the run's directory (which teardown and `clean` remove).
 //!
-//! Every server is a child of the harness that dies with it (`PR_SET_PDEATHSIG`) and with its
-//! [`Server`] guard; teardown and `clean` also kill whatever is left in the run's namespaces.
-//!
-//! TODO: move process starting to `netpol_probes::servers` once it lands, so the kube
-//! backend's pod images and the local backend start servers the same way.
+//! Starting, readiness (a `SELECT 1`, a `PING`, a DNS query over UDP and TCP, the agent's
+//! ready file), stopping and dying with the harness are the probes module's; this module
+//! only says which servers a pod has and how they are configured.
 
-use super::netns::{enter_in_child, open_netns};
 use crate::backend::BackendError;
 use crate::engine::{Pod, Topology};
-use netpol_probes::spec::{Check, PortSpec, Protocol};
-use std::net::{IpAddr, SocketAddr, TcpStream};
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use futures_util::future::try_join_all;
+use netpol_probes::servers::{
+    self, AgentOptions, DnsmasqOptions, PostgresOptions, RedisOptions, ServerGuard,
+};
+use netpol_probes::spec::Check;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
 
-/// A running server process, killed when dropped.
-#[derive(Debug)]
-pub struct Server {
-    pub what: String,
-    child: Child,
-    log: PathBuf,
-}
-
-impl Server {
-    /// Whether the process has exited (with its status), e.g. because its port was taken.
-    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
-        self.child.try_wait().ok().flatten()
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// The last lines of the server's output, to say why it failed.
-    pub fn log_tail(&self) -> String {
-        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = log.lines().collect();
-        lines[lines.len().saturating_sub(5)..].join(" | ")
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Switches to this user in the child, after entering the namespace (which needs root).
-#[derive(Debug, Clone, Copy)]
-pub struct RunAs {
-    pub uid: u32,
-    pub gid: u32,
-}
-
-impl RunAs {
-    /// The `postgres` system user Postgres must run as.
-    pub fn postgres() -> Result<Self, BackendError> {
-        match nix::unistd::User::from_name("postgres") {
-            Ok(Some(user)) => Ok(RunAs {
-                uid: user.uid.as_raw(),
-                gid: user.gid.as_raw(),
-            }),
-            _ => Err(BackendError::Preflight {
-                message: "there is no `postgres` user: install the `postgresql` package".into(),
-            }),
-        }
-    }
-}
-
-/// Starts `command` inside namespace `ns` (when given), as `run_as` (when given), with its
-/// output appended to `log`, dying with the harness.
-pub fn spawn(
-    what: String,
-    mut command: Command,
-    ns: Option<&str>,
-    run_as: Option<RunAs>,
-    log: &Path,
-) -> Result<Server, BackendError> {
-    if let Some(ns) = ns {
-        enter_in_child(&mut command, open_netns(ns)?);
-    }
-    // SAFETY: only async-signal-safe calls (setgroups, setgid, setuid, prctl) between fork
-    // and exec. Credentials change after entering the namespace (which needs root), and the
-    // death signal is set after them because a credential change clears it.
-    unsafe {
-        command.pre_exec(move || {
-            if let Some(RunAs { uid, gid }) = run_as {
-                if libc::setgroups(0, std::ptr::null()) != 0
-                    || libc::setgid(gid) != 0
-                    || libc::setuid(uid) != 0
-                {
-                    return Err(std::io::Error::last_os_error());
-                }
-            }
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let log_file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .map_err(|source| BackendError::Io {
-            action: format!("open {}", log.display()),
-            source,
-        })?;
-    let log_err = log_file.try_clone().map_err(|source| BackendError::Io {
-        action: format!("open {}", log.display()),
-        source,
-    })?;
-    let program = command.get_program().to_string_lossy().into_owned();
-    let child = command
-        .stdin(Stdio::null())
-        .stdout(log_file)
-        .stderr(log_err)
-        .spawn()
-        .map_err(|source| BackendError::Spawn { program, source })?;
-    Ok(Server {
-        what,
-        child,
-        log: log.to_owned(),
-    })
-}
-
-/// The files of one run's servers.
+/// What the servers of every pod of a run share.
 #[derive(Debug, Clone)]
-pub struct Workdir {
-    pub root: PathBuf,
+pub struct RunServers {
+    /// The run's directory: every server's work directory is created inside it.
+    pub run_dir: PathBuf,
+    /// The `netpol-probe` binary.
+    pub probe_bin: PathBuf,
+    /// The directory holding `postgres` (found by preflight).
+    pub postgres_bin_dir: Option<PathBuf>,
+    /// The run's Postgres template data directory, copied for every Postgres pod.
+    pub postgres_template: Option<PathBuf>,
+    /// The A records every dnsmasq answers (see [`dns_records`]).
+    pub dns_records: BTreeMap<String, Vec<IpAddr>>,
+    /// How long each server may take to answer.
+    pub ready_timeout: Duration,
 }
 
-impl Workdir {
-    pub fn log(&self, name: &str) -> PathBuf {
-        self.root.join(format!("{name}.log"))
-    }
-
-    pub fn postgres_template(&self) -> PathBuf {
-        self.root.join("pg-template")
-    }
-
-    pub fn postgres_data(&self, pod: usize) -> PathBuf {
-        self.root.join(format!("pg-{pod}"))
-    }
-
-    pub fn dns_hosts(&self) -> PathBuf {
-        self.root.join("dns-hosts")
-    }
-
-    pub fn ready_file(&self, pod: usize) -> PathBuf {
-        self.root.join(format!("agent-{pod}.ready"))
-    }
+/// A pod (or external host) whose servers to start, owned so it can cross threads.
+#[derive(Debug, Clone)]
+pub struct PodLaunch {
+    pub pod: Pod,
+    pub netns: String,
 }
 
-/// Starts `initdb` for the run's Postgres template data directory (once per run; each
-/// Postgres pod gets a copy). Returns the running `initdb`.
-pub fn start_initdb(initdb: &Path, workdir: &Workdir) -> Result<Server, BackendError> {
-    let run_as = RunAs::postgres()?;
-    // initdb runs as `postgres`, which cannot create entries in the root-owned work
-    // directory: the template directory is created for it.
-    let template = workdir.postgres_template();
-    let io = |source| BackendError::Io {
-        action: format!("create {}", template.display()),
-        source,
-    };
-    std::fs::create_dir(&template).map_err(io)?;
-    std::os::unix::fs::chown(&template, Some(run_as.uid), Some(run_as.gid)).map_err(io)?;
-    let mut command = Command::new(initdb);
-    command.arg("-D").arg(workdir.postgres_template()).args([
-        "-A",
-        "trust",
-        "-U",
-        "postgres",
-        "-E",
-        "UTF8",
-        "--no-sync",
-        "--no-instructions",
-    ]);
-    spawn(
-        "initdb".into(),
-        command,
-        None,
-        Some(RunAs::postgres()?),
-        &workdir.log("initdb"),
-    )
+/// How to start one server of a pod.
+#[derive(Debug, Clone)]
+pub enum ServerOptions {
+    Agent(AgentOptions),
+    Postgres(PostgresOptions),
+    Redis(RedisOptions),
+    Dnsmasq(DnsmasqOptions),
 }
 
-/// Waits for `initdb`, then lets every address connect without a password (trust), as the
-/// probe's `postgres` check logs in as `postgres` from other pods.
-pub fn finish_initdb(mut initdb: Server, workdir: &Workdir) -> Result<(), BackendError> {
-    let status = initdb.child.wait().map_err(|source| BackendError::Io {
-        action: "wait for initdb".into(),
-        source,
-    })?;
-    if !status.success() {
-        let log = std::fs::read_to_string(workdir.log("initdb")).unwrap_or_default();
-        return Err(BackendError::Command {
-            command: "initdb".into(),
-            status: status.to_string(),
-            stderr: log.trim().to_owned(),
-        });
-    }
-    let hba = workdir.postgres_template().join("pg_hba.conf");
-    let mut content = std::fs::read_to_string(&hba).unwrap_or_default();
-    content.push_str("\nhost all all 0.0.0.0/0 trust\nhost all all ::/0 trust\n");
-    std::fs::write(&hba, content).map_err(|source| BackendError::Io {
-        action: "write pg_hba.conf".into(),
-        source,
-    })
-}
-
-/// The servers of pod `index`, started but not yet ready.
-pub struct PodServers<'a> {
-    pub index: usize,
-    pub pod: &'a Pod,
-    pub netns: &'a str,
-    pub workdir: &'a Workdir,
-    pub programs: &'a super::preflight::Programs,
-    pub probe_bin: &'a Path,
-}
-
-impl PodServers<'_> {
-    pub fn start(&self) -> Result<Vec<Server>, BackendError> {
-        let mut servers = Vec::new();
-        let agent_ports: Vec<&PortSpec> = self
-            .pod
-            .ports
-            .iter()
-            .filter(|p| p.effective_check().served_by_agent())
-            .collect();
-        servers.push(self.agent(&agent_ports)?);
-        // One server per port number: a DNS port listed for UDP and TCP is one dnsmasq.
-        let mut started: Vec<(Check, u16)> = Vec::new();
-        for port in &self.pod.ports {
-            let check = port.effective_check();
-            if check.served_by_agent() || started.contains(&(check, port.port)) {
-                continue;
-            }
-            started.push((check, port.port));
-            match check {
-                Check::Postgres => servers.push(self.postgres(port.port)?),
-                Check::Redis => servers.push(self.redis(port.port)?),
-                Check::Dns => servers.push(self.dnsmasq(port.port)?),
-                _ => {}
-            }
+impl ServerOptions {
+    async fn start(&self) -> Result<ServerGuard, servers::Error> {
+        match self {
+            ServerOptions::Agent(options) => servers::start_agent(options).await,
+            ServerOptions::Postgres(options) => servers::start_postgres(options).await,
+            ServerOptions::Redis(options) => servers::start_redis(options).await,
+            ServerOptions::Dnsmasq(options) => servers::start_dnsmasq(options).await,
         }
-        Ok(servers)
-    }
-
-    fn name(&self, server: &str) -> String {
-        format!("{server} of {}", self.pod.id())
-    }
-
-    fn log(&self, server: &str) -> PathBuf {
-        self.workdir.log(&format!("{server}-{}", self.index))
-    }
-
-    /// The agent serves the agent-served ports and is what probes run from.
-    fn agent(&self, ports: &[&PortSpec]) -> Result<Server, BackendError> {
-        let ready = self.workdir.ready_file(self.index);
-        let mut command = Command::new(self.probe_bin);
-        command
-            .arg("serve")
-            .args(["--namespace", &self.pod.namespace, "--name", &self.pod.name])
-            .arg("--ready-file")
-            .arg(&ready);
-        for port in ports {
-            command.arg("--port").arg(port_arg(port));
-        }
-        spawn(
-            self.name("agent"),
-            command,
-            Some(self.netns),
-            None,
-            &self.log("agent"),
-        )
-    }
-
-    fn postgres(&self, port: u16) -> Result<Server, BackendError> {
-        let data = self.workdir.postgres_data(self.index);
-        let status = Command::new("cp")
-            .arg("-a")
-            .arg(self.workdir.postgres_template())
-            .arg(&data)
-            .status()
-            .map_err(|source| BackendError::Spawn {
-                program: "cp".into(),
-                source,
-            })?;
-        if !status.success() {
-            return Err(BackendError::Command {
-                command: "cp -a pg-template".into(),
-                status: status.to_string(),
-                stderr: String::new(),
-            });
-        }
-        let program = self
-            .programs
-            .postgres
-            .as_deref()
-            .unwrap_or(Path::new("postgres"));
-        let mut command = Command::new(program);
-        command.arg("-D").arg(&data);
-        let settings = [
-            format!("listen_addresses={}", self.pod.ip),
-            format!("port={port}"),
-            format!("cluster_name={}", self.pod.name),
-            format!("unix_socket_directories={}", data.display()),
-            "fsync=off".into(),
-            "synchronous_commit=off".into(),
-            "full_page_writes=off".into(),
-            "shared_buffers=16MB".into(),
-            "max_connections=50".into(),
-        ];
-        for setting in settings {
-            command.arg("-c").arg(setting);
-        }
-        let run_as = Some(RunAs::postgres()?);
-        spawn(
-            self.name("postgres"),
-            command,
-            Some(self.netns),
-            run_as,
-            &self.log("postgres"),
-        )
-    }
-
-    fn redis(&self, port: u16) -> Result<Server, BackendError> {
-        let program = self
-            .programs
-            .redis
-            .as_deref()
-            .unwrap_or(Path::new("redis-server"));
-        let mut command = Command::new(program);
-        command
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                &self.pod.ip.to_string(),
-            ])
-            .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
-            .args(["--daemonize", "no", "--logfile", ""])
-            .arg("--dir")
-            .arg(&self.workdir.root);
-        spawn(
-            self.name("redis-server"),
-            command,
-            Some(self.netns),
-            None,
-            &self.log("redis"),
-        )
-    }
-
-    fn dnsmasq(&self, port: u16) -> Result<Server, BackendError> {
-        let program = self
-            .programs
-            .dnsmasq
-            .as_deref()
-            .unwrap_or(Path::new("dnsmasq"));
-        let mut command = Command::new(program);
-        command
-            .args([
-                "--keep-in-foreground",
-                "--conf-file=/dev/null",
-                "--no-resolv",
-                "--no-hosts",
-            ])
-            .args([
-                "--bind-interfaces",
-                "--user=root",
-                "--group=root",
-                "--pid-file=",
-            ])
-            .args(["--local=/cluster.local/", "--log-facility=-"])
-            .arg(format!("--listen-address={}", self.pod.ip))
-            .arg(format!("--port={port}"))
-            .arg(format!(
-                "--addn-hosts={}",
-                self.workdir.dns_hosts().display()
-            ));
-        spawn(
-            self.name("dnsmasq"),
-            command,
-            Some(self.netns),
-            None,
-            &self.log("dnsmasq"),
-        )
     }
 }
 
-/// The agent's `--port` argument: `PORT/PROTOCOL/CHECK[/NAME]`.
-fn port_arg(port: &PortSpec) -> String {
-    let spec = format!("{}/{}/{}", port.port, port.protocol, port.effective_check());
-    match &port.name {
-        Some(name) => format!("{spec}/{name}"),
-        None => spec,
-    }
-}
-
-/// A hosts file answering every pod by its name and by `<pod>.<namespace>.svc.cluster.local`,
-/// plus `kubernetes.default.svc.cluster.local` (the name DNS probes ask by default).
-pub fn dns_hosts(topology: &Topology, kubernetes_service: IpAddr) -> String {
-    let mut hosts = format!("{kubernetes_service} kubernetes.default.svc.cluster.local\n");
-    for pod in &topology.pods {
-        hosts.push_str(&format!(
-            "{} {} {}.{}.svc.cluster.local\n",
-            pod.ip, pod.name, pod.name, pod.namespace
-        ));
-    }
-    hosts
-}
-
-/// The TCP ports of `pod` a real server (not the agent) listens on: connectable once ready.
-pub fn tcp_server_ports(pod: &Pod) -> Vec<u16> {
-    pod.ports
+/// The servers of `pod` in namespace `netns`: always the agent (it serves the agent-served
+/// ports and is what probes run from), then one real server per port number of the other
+/// checks (a DNS port listed for UDP and TCP is one dnsmasq, answering over both).
+pub fn pod_servers(pod: &Pod, netns: &str, run: &RunServers) -> Vec<ServerOptions> {
+    let netns = Some(netns.to_owned());
+    let parent_dir = Some(run.run_dir.clone());
+    let agent_ports = pod
+        .ports
         .iter()
-        .filter(|p| p.protocol == Protocol::Tcp && !p.effective_check().served_by_agent())
-        .map(|p| p.port)
-        .collect()
+        .filter(|p| p.effective_check().served_by_agent())
+        .cloned()
+        .collect();
+    let mut agent = AgentOptions::new(
+        run.probe_bin.clone(),
+        &pod.namespace,
+        &pod.name,
+        agent_ports,
+    );
+    agent.netns.clone_from(&netns);
+    agent.parent_dir.clone_from(&parent_dir);
+    agent.ready_timeout = run.ready_timeout;
+    let mut options = vec![ServerOptions::Agent(agent)];
+    let mut started: Vec<(Check, u16)> = Vec::new();
+    for port in &pod.ports {
+        let check = port.effective_check();
+        if check.served_by_agent() || started.contains(&(check, port.port)) {
+            continue;
+        }
+        started.push((check, port.port));
+        let listen = SocketAddr::new(pod.ip, port.port);
+        let server = match check {
+            Check::Postgres => {
+                let mut postgres = PostgresOptions::new(listen);
+                postgres.cluster_name = Some(pod.name.clone());
+                postgres.template.clone_from(&run.postgres_template);
+                if let Some(bin_dir) = &run.postgres_bin_dir {
+                    postgres.bin_dir.clone_from(bin_dir);
+                }
+                postgres.netns.clone_from(&netns);
+                postgres.parent_dir.clone_from(&parent_dir);
+                postgres.ready_timeout = run.ready_timeout;
+                ServerOptions::Postgres(postgres)
+            }
+            Check::Redis => {
+                let mut redis = RedisOptions::new(listen);
+                redis.netns.clone_from(&netns);
+                redis.parent_dir.clone_from(&parent_dir);
+                redis.ready_timeout = run.ready_timeout;
+                ServerOptions::Redis(redis)
+            }
+            Check::Dns => {
+                let mut dns = DnsmasqOptions::new(listen);
+                dns.records.clone_from(&run.dns_records);
+                dns.netns.clone_from(&netns);
+                dns.parent_dir.clone_from(&parent_dir);
+                dns.ready_timeout = run.ready_timeout;
+                ServerOptions::Dnsmasq(dns)
+            }
+            _ => continue,
+        };
+        options.push(server);
+    }
+    options
 }
 
-/// Waits, inside the pod's namespace, until every port in `ports` accepts TCP connections
-/// and `ready_file` exists.
-pub fn wait_ready(
-    netns: &str,
-    ip: IpAddr,
-    ports: Vec<u16>,
-    ready_file: PathBuf,
-    deadline: Instant,
-) -> Result<(), String> {
-    let netns = netns.to_owned();
-    let result = super::netns::in_netns(&netns, move || {
-        let mut pending = ports;
-        loop {
-            pending.retain(|port| {
-                let addr = SocketAddr::new(ip, *port);
-                TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_err()
-            });
-            let agent_ready = ready_file.exists();
-            if pending.is_empty() && agent_ready {
-                return Ok(Ok(()));
-            }
-            if Instant::now() >= deadline {
-                let mut missing: Vec<String> = pending
-                    .iter()
-                    .map(|p| format!("port {p} not accepting"))
-                    .collect();
-                if !agent_ready {
-                    missing.push("agent not ready".into());
-                }
-                return Ok(Err(missing.join(", ")));
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
+/// Starts the servers of every pod at once and waits until each answers. On the first server
+/// that fails, the others are stopped and the error names its pod.
+///
+/// # Errors
+/// [`BackendError::ServerStart`].
+pub async fn start_all(
+    pods: Vec<PodLaunch>,
+    run: RunServers,
+) -> Result<Vec<ServerGuard>, BackendError> {
+    let starts = pods.iter().map(|launch| async {
+        let options = pod_servers(&launch.pod, &launch.netns, &run);
+        try_join_all(options.iter().map(ServerOptions::start))
+            .await
+            .map_err(|source| BackendError::ServerStart {
+                what: format!("the servers of pod {}", launch.pod.id()),
+                source: Box::new(source),
+            })
     });
-    result.map_err(|e| e.to_string())?
+    let started = try_join_all(starts).await?;
+    Ok(started.into_iter().flatten().collect())
+}
+
+/// The names every DNS pod answers: each pod by its name and by
+/// `<pod>.<namespace>.svc.cluster.local`, plus `kubernetes.default.svc.cluster.local` (the
+/// name DNS probes ask by default). Pods sharing a name in different namespaces share the
+/// short name's records.
+pub fn dns_records(
+    topology: &Topology,
+    kubernetes_service: IpAddr,
+) -> BTreeMap<String, Vec<IpAddr>> {
+    let mut records: BTreeMap<String, Vec<IpAddr>> = BTreeMap::new();
+    records.insert(
+        "kubernetes.default.svc.cluster.local".to_owned(),
+        vec![kubernetes_service],
+    );
+    for pod in &topology.pods {
+        let fqdn = format!("{}.{}.svc.cluster.local", pod.name, pod.namespace);
+        for name in [pod.name.clone(), fqdn] {
+            records.entry(name).or_default().push(pod.ip);
+        }
+    }
+    records
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Labels;
+    use netpol_probes::spec::{PortSpec, Protocol};
+
+    fn port(port: u16, protocol: Protocol, check: Option<Check>) -> PortSpec {
+        PortSpec {
+            port,
+            protocol,
+            name: None,
+            check,
+        }
+    }
+
+    fn pod(namespace: &str, name: &str, ip: &str, ports: Vec<PortSpec>) -> Pod {
+        Pod {
+            name: name.to_owned(),
+            namespace: namespace.to_owned(),
+            labels: Labels::new(),
+            ip: ip.parse().unwrap(),
+            provided: false,
+            ports,
+        }
+    }
+
+    fn run() -> RunServers {
+        RunServers {
+            run_dir: PathBuf::from("/tmp/nph-abcde"),
+            probe_bin: PathBuf::from("/bin/netpol-probe"),
+            postgres_bin_dir: Some(PathBuf::from("/usr/lib/postgresql/16/bin")),
+            postgres_template: Some(PathBuf::from("/tmp/nph-abcde/template")),
+            dns_records: BTreeMap::new(),
+            ready_timeout: Duration::from_secs(7),
+        }
+    }
+
+    #[test]
+    fn a_pod_gets_the_agent_and_one_real_server_per_port_number() {
+        let pod = pod(
+            "kube-system",
+            "coredns",
+            "10.244.9.10",
+            vec![
+                port(53, Protocol::Udp, Some(Check::Dns)),
+                port(53, Protocol::Tcp, Some(Check::Dns)),
+                port(5432, Protocol::Tcp, Some(Check::Postgres)),
+                port(6379, Protocol::Tcp, Some(Check::Redis)),
+                port(8080, Protocol::Tcp, Some(Check::Http)),
+                port(9000, Protocol::Udp, None),
+            ],
+        );
+        let servers = pod_servers(&pod, "nph-abcde-3", &run());
+        let kinds: Vec<String> = servers
+            .iter()
+            .map(|s| match s {
+                ServerOptions::Agent(a) => format!("agent {} ports", a.ports.len()),
+                ServerOptions::Postgres(p) => format!("postgres {}", p.listen),
+                ServerOptions::Redis(r) => format!("redis {}", r.listen),
+                ServerOptions::Dnsmasq(d) => format!("dnsmasq {}", d.listen),
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "agent 2 ports",
+                "dnsmasq 10.244.9.10:53",
+                "postgres 10.244.9.10:5432",
+                "redis 10.244.9.10:6379"
+            ]
+        );
+    }
+
+    #[test]
+    fn every_server_runs_in_the_pod_namespace_with_its_files_under_the_run_directory() {
+        let pod = pod(
+            "backend",
+            "db",
+            "10.244.2.11",
+            vec![port(5432, Protocol::Tcp, Some(Check::Postgres))],
+        );
+        let run = run();
+        for server in pod_servers(&pod, "nph-abcde-3", &run) {
+            let (netns, parent_dir, timeout) = match &server {
+                ServerOptions::Agent(o) => (&o.netns, &o.parent_dir, o.ready_timeout),
+                ServerOptions::Postgres(o) => {
+                    assert_eq!(o.cluster_name.as_deref(), Some("db"));
+                    assert_eq!(o.template, run.postgres_template);
+                    assert_eq!(Some(&o.bin_dir), run.postgres_bin_dir.as_ref());
+                    (&o.netns, &o.parent_dir, o.ready_timeout)
+                }
+                ServerOptions::Redis(o) => (&o.netns, &o.parent_dir, o.ready_timeout),
+                ServerOptions::Dnsmasq(o) => (&o.netns, &o.parent_dir, o.ready_timeout),
+            };
+            assert_eq!(netns.as_deref(), Some("nph-abcde-3"), "{server:?}");
+            assert_eq!(parent_dir.as_ref(), Some(&run.run_dir), "{server:?}");
+            assert_eq!(timeout, run.ready_timeout, "{server:?}");
+        }
+    }
+
+    #[test]
+    fn dns_answers_every_pod_by_short_and_service_name() {
+        let topology = Topology {
+            namespaces: Vec::new(),
+            pods: vec![
+                pod("frontend", "web", "10.244.1.10", vec![]),
+                pod("other", "web", "10.244.3.10", vec![]),
+            ],
+        };
+        let records = dns_records(&topology, "10.96.0.1".parse().unwrap());
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(records["web"], [ip("10.244.1.10"), ip("10.244.3.10")]);
+        assert_eq!(records["web.other.svc.cluster.local"], [ip("10.244.3.10")]);
+        assert_eq!(
+            records["kubernetes.default.svc.cluster.local"],
+            [ip("10.96.0.1")]
+        );
+        assert_eq!(records.len(), 4);
+    }
 }

@@ -28,7 +28,8 @@ pub struct RunState {
     pub owner_start: u64,
     /// Every namespace the run creates (recorded before it is created).
     pub namespaces: Vec<String>,
-    /// Postgres data, dnsmasq hosts, ready files and logs.
+    /// The run's directory: every server's work directory (Postgres data, sockets, ready
+    /// files, logs) is inside it.
     pub workdir: PathBuf,
 }
 
