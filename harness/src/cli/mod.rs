@@ -3,7 +3,8 @@
 //! - `plan`: every edge of a topology with its verdict, as a truth table or JSON;
 //! - `explain`: why the policies allow or deny one edge;
 //! - `lint`: findings about a policy set, including intended flows it denies;
-//! - `run`: the conformance run of fixtures on a backend (see [`run`](mod@run) for its exit statuses);
+//! - `run`: the conformance run of fixtures on a backend (see [`run`](mod@run) for its exit
+//!   statuses);
 //! - `clean`: removes what runs left behind on a backend;
 //! - `synth`: a synthetic cluster written as input files, to measure `plan` end to end.
 //!

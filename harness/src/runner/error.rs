@@ -61,8 +61,8 @@ pub enum Error {
     /// The positive control failed: some server did not answer with no policy applied.
     #[error(
         "positive control failed: {} of {total} edges did not connect with no policy applied \
-         (first: {}); the harness cannot certify a deny against a server that does not answer",
-        failures.len(), failures.first().map_or("", String::as_str)
+         ({}); the harness cannot certify a deny against a server that does not answer",
+        failures.len(), examples(failures)
     )]
     Baseline { failures: Vec<String>, total: usize },
     /// A probe batch answered for fewer targets than it was given.
@@ -73,6 +73,16 @@ pub enum Error {
     BatchStalled { pod: String, seconds: u64 },
     #[error("interrupted by Ctrl-C: the run stopped and its deployment is torn down")]
     Interrupted,
+}
+
+/// The first few failures, for a one-line message.
+fn examples(failures: &[String]) -> String {
+    const SHOWN: usize = 3;
+    let mut text = failures[..failures.len().min(SHOWN)].join("; ");
+    if failures.len() > SHOWN {
+        text.push_str(&format!("; and {} more", failures.len() - SHOWN));
+    }
+    text
 }
 
 /// `Result` with this module's [`Error`].

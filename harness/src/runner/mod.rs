@@ -16,14 +16,25 @@
 //! - *trial*: one edge of one verified step, as `cargo test` and JUnit show it, named
 //!   `fixture::step::src->dst:port/PROTOCOL::verdict` ([`plan::trial_name`]).
 //!
-//! [`run_fixture`] runs one fixture; the `run` command ([`crate::cli::run`](mod@crate::cli::run)) and the
-//! `conformance` test target ([`suite`]) are built on it. Results are [`RunReport`](crate::report::RunReport)s.
+//! [`run_fixture`] runs one fixture; the `run` command ([`cli::run`]) and the `conformance`
+//! test target ([`suite`]) are built on it. Results are [`RunReport`]s.
+//!
+//! [`cli::run`]: mod@crate::cli::run
+//! [`RunReport`]: crate::report::RunReport
 //!
 //! # Known limitations
 //! - Only pod IPs are probed; probing through Services and DNS names (issue 8) will add a
 //!   mode to [`RunOptions`] and to trial names.
 //! - Faults (issue 7) are injected by the backend; the runner only records their names in
 //!   [`RunOptions::faults`].
+//! - `--backend kube` and `NETPOL_BACKEND=kube` stop with a clear error until the Kubernetes
+//!   backend (issue 6) is wired into [`run_on`] and the suite.
+//! - Under `cargo nextest` every trial is its own process, so every trial deploys the two
+//!   pods of its edge and converges on its own: correct, but each costs a deploy and two
+//!   rounds (about 2 probe timeouts for a denied edge). `cargo test` runs the suite once.
+//! - Convergence is measured at the granularity of a round: when the data plane is late, the
+//!   resolution of a convergence time is one round, about one probe timeout when denied edges
+//!   drop (a round waits for its timeouts).
 
 pub mod backends;
 pub mod converge;

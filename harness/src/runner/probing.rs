@@ -135,7 +135,8 @@ fn collect_results(
         );
         span.in_scope(|| {
             if passes(planned.expected, result.outcome) {
-                tracing::trace!(outcome = %result.outcome, elapsed_ms = result.elapsed_ms, "probed");
+                let (outcome, elapsed_ms) = (result.outcome, result.elapsed_ms);
+                tracing::trace!(%outcome, elapsed_ms, "probed");
             } else {
                 tracing::debug!(
                     outcome = %result.outcome,

@@ -316,7 +316,8 @@ mod tests {
     fn every_action_is_read_in_execution_order() {
         let steps = parse(
             "- name: change\n  set-pod-labels: {pod: a/b, labels: {x: y}}\n  apply: [p.yaml]\n  \
-             delete: [a/p]\n  delete-all: true\n  set-namespace-labels: {namespace: a, labels: {}}\n",
+             delete: [a/p]\n  delete-all: true\n  \
+             set-namespace-labels: {namespace: a, labels: {}}\n",
         )
         .unwrap();
         let keys: Vec<_> = steps[0].actions.iter().map(|a| a.kind.key()).collect();

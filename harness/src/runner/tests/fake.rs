@@ -188,13 +188,10 @@ impl Backend for FakeBackend {
             })
             .collect();
         // A dropped probe costs its timeout, as on a real data plane.
-        if let Some(timeout) = targets.iter().map(|t| t.timeout_ms).max()
-            && results.iter().any(|(_, timed_out)| *timed_out)
-        {
-            tokio::time::sleep(Duration::from_millis(timeout)).await;
-        } else {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
+        let dropped = results.iter().any(|(_, timed_out)| *timed_out);
+        let longest = targets.iter().map(|t| t.timeout_ms).max().unwrap_or(0);
+        let wait = if dropped { longest } else { 1 };
+        tokio::time::sleep(Duration::from_millis(wait)).await;
         Ok(results.into_iter().map(|(result, _)| result).collect())
     }
 
