@@ -3,7 +3,7 @@ CARGO ?= cargo
 FIXTURES ?= fixtures/meeting-app
 SETUP := scripts/setup.sh
 
-.PHONY: help setup build test run plan lint-seed bench clean fmt fmt-check lint
+.PHONY: help setup build test run plan bench clean fmt fmt-check lint
 
 help:
 	@echo "make run     set up, then run the seed conformance suite on the local backend"
@@ -11,6 +11,7 @@ help:
 	@echo "make bench   engine and local-backend benchmarks (figures go to BENCHMARKS.md)"
 	@echo "make plan    print the seed's expected truth table"
 	@echo "make build | fmt | lint | clean"
+	@echo "make cluster | image | e2e | cluster-down   (kind; see the README, "Running against Kubernetes")"
 
 setup:
 	@bash $(SETUP)
@@ -19,13 +20,13 @@ build: setup
 	$(CARGO) build --workspace
 
 test: setup fmt-check lint
+	bash scripts/check-workflows.sh
 	bash scripts/test.sh
 
 run: build
-	$(CARGO) run -q -p netpol-harness -- lint --topology $(FIXTURES)/topology.yaml \
-		--policies $(FIXTURES)/policies --intent $(FIXTURES)/intent.yaml
-	$(CARGO) run -q -p netpol-harness -- plan --topology $(FIXTURES)/topology.yaml \
-		--policies $(FIXTURES)/policies
+	mkdir -p reports
+	$(CARGO) run -q -p netpol-harness -- run --backend local --fixtures $(FIXTURES) \
+		--junit reports/junit.xml --json reports/report.json
 
 plan: build
 	$(CARGO) run -q -p netpol-harness -- plan --topology $(FIXTURES)/topology.yaml \
@@ -47,3 +48,5 @@ lint:
 
 clean:
 	$(CARGO) clean
+
+include mk/kube.mk

@@ -7,7 +7,7 @@
 #   make e2e            cluster, image, then the tests and a reported run on the kube backend
 #   make cluster-down   delete the kind cluster
 #
-# See docs/kubernetes.md for what each CNI needs and how to run against another cluster.
+# See "Running against Kubernetes" in README.md for what each CNI needs and how to run against another cluster.
 
 CARGO ?= cargo
 FIXTURES ?= fixtures/meeting-app
@@ -41,7 +41,7 @@ KUBECTL_CTX = $(KUBECTL) --context $(KUBE_CONTEXT)
 kube-tools:
 	@for tool in $(DOCKER) $(KIND) $(KUBECTL) curl sha256sum; do \
 	  command -v $$tool >/dev/null 2>&1 || { \
-	    echo "kube: '$$tool' not found: install it (see docs/kubernetes.md)" >&2; exit 1; }; \
+	    echo "kube: '$$tool' not found: install it (see the README, "Running against Kubernetes")" >&2; exit 1; }; \
 	done
 	@$(DOCKER) info >/dev/null 2>&1 || { \
 	  echo "kube: docker is installed but its daemon does not answer: start it" >&2; exit 1; }
@@ -71,7 +71,7 @@ cni-calico:
 
 cni-cilium:
 	@command -v $(HELM) >/dev/null 2>&1 || { \
-	  echo "kube: CNI=cilium needs helm: install it (see docs/kubernetes.md)" >&2; exit 1; }
+	  echo "kube: CNI=cilium needs helm: install it (see the README, "Running against Kubernetes")" >&2; exit 1; }
 	$(HELM) repo add cilium https://helm.cilium.io --force-update
 	$(HELM) upgrade --install cilium cilium/cilium --version $(CILIUM_VERSION) \
 	  --kube-context $(KUBE_CONTEXT) --namespace kube-system \

@@ -12,8 +12,10 @@ use std::path::PathBuf;
     name = "netpol-harness",
     version,
     propagate_version = true,
-    after_help = "Exit status: 0 success; 1 the command reports a failure (lint findings with \
-                  --deny-findings); 2 bad input (an invalid file or argument)."
+    after_help = "Exit status: 0 success; 1 the command reports a failure (edges that did not \
+                  behave as the policies say, lint findings with --deny-findings); 2 bad input \
+                  (an invalid file or argument); 3 an infrastructure error (the harness could \
+                  not test); 130 interrupted."
 )]
 pub struct Cli {
     #[command(subcommand)]
