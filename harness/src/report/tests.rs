@@ -12,6 +12,8 @@ fn edge(name: &str, expected: Expected, observed: Outcome) -> EdgeReport {
         port: 5432,
         protocol: Protocol::Tcp,
         expected,
+        via: "pod".to_owned(),
+        dialled: String::new(),
         observed,
         latency_ms: if observed == Outcome::Timeout {
             2000.0
