@@ -123,6 +123,29 @@ async fn the_seed_passes_every_edge_through_service_clusterips() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seed_passes_every_edge_by_service_name_resolved_in_the_source_pod() {
+    let report = run_seed(&[Via::Dns], Faults::default()).await;
+    assert!(report.passed(), "{}", matrix::render_report(&report, false));
+    let edge = report
+        .edges()
+        .find(|e| e.dst == "meeting-app/redis" && e.observed.is_connected())
+        .unwrap();
+    assert_eq!(edge.via, "dns");
+    assert!(edge.name.contains("@dns::"), "{}", edge.name);
+    assert!(
+        edge.dialled
+            .starts_with("redis.meeting-app.svc.cluster.local (resolved through 10.96.0.10"),
+        "{}",
+        edge.dialled
+    );
+    assert!(
+        edge.detail.contains("resolved to 10.96."),
+        "{}",
+        edge.detail
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn policy_evaluated_before_dnat_is_caught_through_services_and_not_through_pod_ips() {
     let faults: Faults = "policy-before-dnat".parse().unwrap();
     let by_pod = run_seed(&[Via::Pod], faults.clone()).await;

@@ -144,3 +144,18 @@ fn colors_mark_mismatches_only_when_asked() {
     let colored = matrix::render_step("demo", &report.steps[0], true);
     assert!(colored.contains("\x1b[1;31m"), "mismatches in red");
 }
+
+#[test]
+fn a_dns_failure_never_passes_not_even_an_expected_deny() {
+    assert!(!passes(Expected::Deny, Outcome::DnsFailure));
+    assert!(!passes(Expected::Allow, Outcome::DnsFailure));
+    let mut failed = edge("a->b", Expected::Deny, Outcome::DnsFailure);
+    failed.via = "dns".to_owned();
+    failed.dialled = "db.app.svc.cluster.local (resolved through 10.96.0.10)".to_owned();
+    let text = message::failure_message(&failed);
+    assert!(
+        text.contains("dialled (dns): db.app.svc.cluster.local"),
+        "{text}"
+    );
+    assert!(text.contains("never dialled"), "{text}");
+}

@@ -379,6 +379,27 @@ mod tests {
     }
 
     #[test]
+    fn every_mode_other_than_pod_names_its_trials_after_the_step_and_pod_names_stay() {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/meeting-app");
+        let pod_only =
+            Suite::load_with_modes(std::slice::from_ref(&root), &[Via::Pod]).trial_names();
+        let all = Suite::load_with_modes(&[root], &Via::ALL).trial_names();
+        assert_eq!(all.len(), pod_only.len() * 3);
+        let pod_names: Vec<&String> = all.iter().filter(|n| !n.contains('@')).collect();
+        assert_eq!(pod_names, pod_only.iter().collect::<Vec<_>>());
+        let redis = "::meeting-app/frontend->meeting-app/redis:6379/TCP::deny";
+        for name in [
+            "meeting-app::policies",
+            "meeting-app::policies@service",
+            "meeting-app::policies@dns",
+        ] {
+            assert!(all.contains(&format!("{name}{redis}")), "{name}");
+        }
+        assert!(Via::parse_list("pod,dns,pod").unwrap() == [Via::Pod, Via::Dns]);
+        assert!(Via::parse_list("ip").is_err());
+    }
+
+    #[test]
     fn an_unreadable_fixture_becomes_one_failing_load_trial() {
         let suite = Suite::load(&[PathBuf::from("/nonexistent/fixtures")]);
         assert_eq!(suite.trial_names(), ["/nonexistent/fixtures::load"]);
