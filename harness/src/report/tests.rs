@@ -159,3 +159,17 @@ fn a_dns_failure_never_passes_not_even_an_expected_deny() {
     );
     assert!(text.contains("never dialled"), "{text}");
 }
+
+#[test]
+fn a_run_through_several_modes_prints_one_table_per_step_and_mode() {
+    let mut report = sample();
+    let step = &mut report.steps[0];
+    let mut through_service: Vec<EdgeReport> = step.edges.clone();
+    for edge in &mut through_service {
+        edge.via = "service".to_owned();
+    }
+    step.edges.extend(through_service);
+    let text = matrix::render_report(&report, false);
+    assert!(text.contains("demo :: policies: "), "{text}");
+    assert!(text.contains("demo :: policies@service: "), "{text}");
+}
