@@ -4,7 +4,8 @@
 //! all sources run at the same time (up to [`RunOptions::max_concurrent_batches`]); the agent
 //! in each source pod probes its batch's targets concurrently. A round therefore takes about
 //! one probe timeout (a denied edge costs a timeout when the policy drops), whatever the
-//! number of edges.
+//! number of edges. With several probe modes, the modes are probed one after the other, each
+//! as such a round.
 
 use super::error::{Error, Result};
 use super::options::RunOptions;
@@ -48,23 +49,28 @@ pub async fn probe_round<B: Backend>(
     edges: &[PlannedEdge],
     options: &RunOptions,
 ) -> Result<Vec<Observation>> {
-    let mut by_source: BTreeMap<PodIndex, Vec<usize>> = BTreeMap::new();
+    // One mode after the other: all modes at once would multiply the load on the servers
+    // (and, in dns mode, on the one cluster DNS) beyond what one round of one mode puts there.
+    let mut by_mode: BTreeMap<Via, BTreeMap<PodIndex, Vec<usize>>> = BTreeMap::new();
     for (index, planned) in edges.iter().enumerate() {
         if planned.edge.src != planned.edge.dst {
+            let by_source = by_mode.entry(planned.via).or_default();
             by_source.entry(planned.edge.src).or_default().push(index);
         }
     }
-    let batches = by_source
-        .into_iter()
-        .map(|(src, members)| probe_batch(backend, topology, src, members, edges, options));
-    let results: Vec<Result<Vec<(usize, Observation)>>> = stream::iter(batches)
-        .buffer_unordered(options.max_concurrent_batches.max(1))
-        .collect()
-        .await;
     let mut observations: Vec<Option<Observation>> = vec![None; edges.len()];
-    for batch in results {
-        for (index, observation) in batch? {
-            observations[index] = Some(observation);
+    for by_source in by_mode.into_values() {
+        let batches = by_source
+            .into_iter()
+            .map(|(src, members)| probe_batch(backend, topology, src, members, edges, options));
+        let results: Vec<Result<Vec<(usize, Observation)>>> = stream::iter(batches)
+            .buffer_unordered(options.max_concurrent_batches.max(1))
+            .collect()
+            .await;
+        for batch in results {
+            for (index, observation) in batch? {
+                observations[index] = Some(observation);
+            }
         }
     }
     Ok(observations
