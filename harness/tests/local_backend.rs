@@ -476,6 +476,8 @@ fn to_ip(backend_ip: &str, port: u16, protocol: Protocol, id: &str) -> Target {
         expect_identity: None,
         timeout_ms: TIMEOUT_MS,
         dns_name: None,
+        host: None,
+        resolver: None,
     }
 }
 

@@ -7,7 +7,7 @@
 //! by `cargo test --workspace`, or set NETPOL_PROBE_BIN).
 
 use netpol_harness::backend::local::Faults;
-use netpol_harness::backend::{Backend, LocalBackend, LocalConfig};
+use netpol_harness::backend::{Backend, LocalBackend, LocalConfig, Via};
 use netpol_harness::engine::{
     LabelSelector, NAMESPACE_NAME_LABEL, Namespace, NetworkPolicy, Origin, Pod, Topology,
 };
@@ -90,6 +90,77 @@ async fn a_data_plane_that_ignores_ingress_policies_fails_the_denied_edges() {
     );
 }
 
+async fn run_seed(modes: &[Via], faults: Faults) -> netpol_harness::report::RunReport {
+    let fixture = seed();
+    let plan = Plan::with_modes(&fixture, modes).unwrap();
+    let config = LocalConfig {
+        faults: faults.clone(),
+        ..LocalConfig::default()
+    };
+    let mut backend = LocalBackend::new(config);
+    let options = RunOptions {
+        converge_timeout: Duration::from_secs(if faults == Faults::default() { 30 } else { 3 }),
+        faults: faults.names(),
+        ..options()
+    };
+    run_fixture(&mut backend, &fixture, &plan, &options, &Silent)
+        .await
+        .expect("the run completes")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seed_passes_every_edge_through_service_clusterips() {
+    let report = run_seed(&[Via::Service], Faults::default()).await;
+    assert!(report.passed(), "{}", matrix::render_report(&report, false));
+    let edge = report.edges().next().unwrap();
+    assert_eq!(edge.via, "service");
+    assert!(
+        edge.name.starts_with("meeting-app::policies@service::"),
+        "{}",
+        edge.name
+    );
+    assert!(edge.dialled.starts_with("10.96."), "{}", edge.dialled);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seed_passes_every_edge_by_service_name_resolved_in_the_source_pod() {
+    let report = run_seed(&[Via::Dns], Faults::default()).await;
+    assert!(report.passed(), "{}", matrix::render_report(&report, false));
+    let edge = report
+        .edges()
+        .find(|e| e.dst == "meeting-app/redis" && e.observed.is_connected())
+        .unwrap();
+    assert_eq!(edge.via, "dns");
+    assert!(edge.name.contains("@dns::"), "{}", edge.name);
+    assert!(
+        edge.dialled
+            .starts_with("redis.meeting-app.svc.cluster.local (resolved through 10.96.0.10"),
+        "{}",
+        edge.dialled
+    );
+    assert!(
+        edge.detail.contains("resolved to 10.96."),
+        "{}",
+        edge.detail
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policy_evaluated_before_dnat_is_caught_through_services_and_not_through_pod_ips() {
+    let faults: Faults = "policy-before-dnat".parse().unwrap();
+    let by_pod = run_seed(&[Via::Pod], faults.clone()).await;
+    assert!(
+        by_pod.passed(),
+        "pod mode cannot see this fault: {}",
+        matrix::render_report(&by_pod, false)
+    );
+    let by_service = run_seed(&[Via::Service], faults).await;
+    let counts = by_service.steps[0].counts();
+    assert!(counts.leaked_denies > 0, "{counts:?}");
+    assert!(counts.blocked_allows > 0, "{counts:?}");
+    assert!(by_service.steps[0].edges.iter().all(|e| e.via == "service"));
+}
+
 /// 60 pods in 6 namespaces, 3 ports each (80/TCP, 81/TCP, 80/UDP): 10,620 edges. Every pod of
 /// the first three namespaces denies all ingress, so half the edges cost a timeout.
 fn sixty_pods() -> Fixture {
@@ -159,7 +230,7 @@ async fn one_round_of_ten_thousand_edges_stays_within_three_probe_timeouts() {
     backend.deploy(&fixture.topology).await.unwrap();
     let deploy = start.elapsed();
 
-    let open = baseline_edges(&fixture.name, &fixture.topology);
+    let open = baseline_edges(&fixture.name, &fixture.topology, &plan.modes);
     let start = Instant::now();
     let observed = probe_round(&backend, &fixture.topology, &open, &options)
         .await

@@ -15,7 +15,8 @@ use std::net::IpAddr;
 pub struct Target {
     /// Opaque id chosen by the caller, echoed in the result.
     pub id: String,
-    /// Address to dial (IPv4 or IPv6).
+    /// Address to dial (IPv4 or IPv6); with [`host`](Target::host), the address the caller
+    /// expects the name to resolve to (reported, not dialled).
     pub ip: IpAddr,
     pub port: u16,
     pub protocol: Protocol,
@@ -27,6 +28,14 @@ pub struct Target {
     /// The name to query for `dns` checks (default `kubernetes.default.svc.cluster.local.`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns_name: Option<String>,
+    /// A name to resolve and dial instead of `ip` (e.g. `db.app.svc.cluster.local`): the
+    /// agent asks [`resolver`](Target::resolver) with one UDP query and dials the first
+    /// address of the answer. A failed resolution is [`Outcome::DnsFailure`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// The DNS server `host` is resolved with (port 53); required with `host`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolver: Option<IpAddr>,
 }
 
 /// What a probe saw.
@@ -49,6 +58,9 @@ pub enum Outcome {
     WrongIdentity,
     /// The agent cannot run this check here (e.g. no SCTP in the kernel).
     Unsupported,
+    /// The target's `host` could not be resolved (no answer, an error, or no address): the
+    /// target itself was never dialled.
+    DnsFailure,
 }
 
 impl Outcome {
@@ -67,6 +79,7 @@ impl Outcome {
             Outcome::ProtocolError => "protocol_error",
             Outcome::WrongIdentity => "wrong_identity",
             Outcome::Unsupported => "unsupported",
+            Outcome::DnsFailure => "dns_failure",
         }
     }
 }

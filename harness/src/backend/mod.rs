@@ -83,6 +83,68 @@ pub enum BackendError {
     Unsupported(String),
 }
 
+/// How a probe addresses its destination pod, as `--via` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum Via {
+    /// The pod's own IP ([`Backend::address`]).
+    #[default]
+    Pod,
+    /// The ClusterIP of the pod's Service ([`Backend::service_address`]): policy must be
+    /// enforced on the translated packet.
+    Service,
+    /// The Service's DNS name ([`Backend::service_host`]), resolved inside the source pod
+    /// through the cluster DNS ([`Backend::resolver`]).
+    Dns,
+}
+
+impl Via {
+    /// Every mode, in the order a run with several probes them.
+    pub const ALL: [Via; 3] = [Via::Pod, Via::Service, Via::Dns];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Via::Pod => "pod",
+            Via::Service => "service",
+            Via::Dns => "dns",
+        }
+    }
+
+    /// A comma-separated list of modes (`pod,service`), deduplicated, in the given order.
+    ///
+    /// # Errors
+    /// An unknown mode or an empty list.
+    pub fn parse_list(list: &str) -> Result<Vec<Via>, String> {
+        let mut modes = Vec::new();
+        for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            let via: Via = name.parse()?;
+            if !modes.contains(&via) {
+                modes.push(via);
+            }
+        }
+        if modes.is_empty() {
+            return Err("expected at least one of pod, service, dns".to_owned());
+        }
+        Ok(modes)
+    }
+}
+
+impl std::fmt::Display for Via {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Via {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Via::ALL
+            .into_iter()
+            .find(|via| via.as_str() == s)
+            .ok_or_else(|| format!("unknown probe mode {s:?}: expected pod, service or dns"))
+    }
+}
+
 /// A place to run probe pods and enforce NetworkPolicies.
 ///
 /// The calls follow a run's phases: [`deploy`](Backend::deploy) once, then any number of
@@ -141,6 +203,19 @@ pub trait Backend {
     /// The address to dial to reach pod `pod`: its IP, or for a `provided` DNS pod the
     /// address pods really use (the kube-dns Service IP).
     fn address(&self, pod: PodIndex) -> IpAddr;
+
+    /// The ClusterIP of the Service standing for pod `pod` (one port per served port, to the
+    /// pod), or `None` when the pod has none. A `provided` DNS pod's Service is kube-dns.
+    fn service_address(&self, pod: PodIndex) -> Option<IpAddr>;
+
+    /// The DNS name of the Service standing for pod `pod`
+    /// (`<service>.<namespace>.svc.cluster.local`, with the namespace as deployed), or `None`
+    /// when the pod has no Service.
+    fn service_host(&self, pod: PodIndex) -> Option<String>;
+
+    /// The cluster DNS address pods resolve names with (the kube-dns Service), or `None`
+    /// when the topology has no DNS pod.
+    fn resolver(&self) -> Option<IpAddr>;
 
     /// Removes everything the backend created. Idempotent.
     fn teardown(&mut self) -> impl Future<Output = Result<(), BackendError>> + Send;

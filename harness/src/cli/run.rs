@@ -6,6 +6,7 @@
 //! test: a pod never became ready, the positive control failed); 130 interrupted.
 
 use super::error::{Error, Status};
+use crate::backend::Via;
 use crate::engine::{Engine, lint};
 use crate::report::{json, junit, matrix, progress::Progress};
 use crate::runner::{self, BackendKind, Fixture, Plan, RunOptions, fixture::fixture_dirs};
@@ -35,6 +36,17 @@ pub struct RunArgs {
     /// Write the JSON report here (every edge, and the run's metadata).
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// How probes address their destination: `pod` (the pod IP), `service` (the ClusterIP
+    /// of the pod's Service) or `dns` (the Service's name, resolved in the source pod).
+    /// Repeat the flag or give a comma list to test every edge once per mode in one run.
+    #[arg(
+        long,
+        value_name = "MODE",
+        default_value = "pod",
+        value_delimiter = ',',
+        value_parser = parse_via
+    )]
+    pub via: Vec<Via>,
     /// Per-probe timeout in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 2000)]
     pub timeout: u64,
@@ -47,7 +59,22 @@ pub(super) fn parse_backend(name: &str) -> Result<BackendKind, String> {
     name.parse().map_err(|e: runner::Error| e.to_string())
 }
 
+fn parse_via(name: &str) -> Result<Via, String> {
+    name.parse()
+}
+
 impl RunArgs {
+    /// The `--via` modes, deduplicated, in the order given.
+    pub fn modes(&self) -> Vec<Via> {
+        let mut modes = Vec::new();
+        for via in &self.via {
+            if !modes.contains(via) {
+                modes.push(*via);
+            }
+        }
+        modes
+    }
+
     fn options(&self) -> RunOptions {
         RunOptions {
             probe_timeout: Duration::from_millis(self.timeout),
@@ -81,7 +108,7 @@ pub async fn run_command(args: &RunArgs, out: &mut dyn Write) -> Result<Status, 
     let mut planned = Vec::new();
     for dir in fixture_dirs(&args.fixtures)? {
         let fixture = Fixture::load(&dir)?;
-        let plan = Plan::new(&fixture)?;
+        let plan = Plan::with_modes(&fixture, &args.modes())?;
         planned.push((fixture, plan));
     }
     for (fixture, _) in &planned {

@@ -19,15 +19,50 @@ pub const LEGEND: &str = "cells: . allowed as expected   x denied as expected (d
                           A expected allow, seen denied   D expected deny, seen allowed   \
                           ? wrong pod or protocol answered, or unsupported";
 
-/// The whole text report of `report`: a table per step, then the summary.
+/// The whole text report of `report`: a table per step (per step and mode when the run
+/// probed through several modes, titled `step@mode` for modes other than `pod`), then the
+/// summary.
 pub fn render_report(report: &RunReport, color: bool) -> String {
     let mut text = String::new();
     for step in &report.steps {
-        text.push_str(&render_step(&report.metadata.fixture, step, color));
-        text.push('\n');
+        for table in split_by_mode(step) {
+            text.push_str(&render_step(&report.metadata.fixture, &table, color));
+            text.push('\n');
+        }
     }
     text.push_str(&summary(report));
     text
+}
+
+/// The step's edges of each mode as a step of their own, in the order the modes first
+/// appear; the step itself when all its edges are probed through pod IPs.
+fn split_by_mode(step: &StepReport) -> Vec<StepReport> {
+    let mut modes: Vec<&str> = Vec::new();
+    for edge in &step.edges {
+        if !modes.contains(&edge.via.as_str()) {
+            modes.push(&edge.via);
+        }
+    }
+    if modes.iter().all(|via| *via == "pod") {
+        return vec![step.clone()];
+    }
+    modes
+        .into_iter()
+        .map(|via| StepReport {
+            name: if via == "pod" {
+                step.name.clone()
+            } else {
+                format!("{}@{via}", step.name)
+            },
+            edges: step
+                .edges
+                .iter()
+                .filter(|e| e.via == via)
+                .cloned()
+                .collect(),
+            ..step.clone()
+        })
+        .collect()
 }
 
 /// One step's table with its header (convergence) and column legend.

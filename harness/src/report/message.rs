@@ -18,6 +18,15 @@ pub fn headline(edge: &EdgeReport) -> String {
 /// The full failure message: the headline, the probe's detail, and the engine's explanation.
 pub fn failure_message(edge: &EdgeReport) -> String {
     let mut message = headline(edge);
+    if !edge.dialled.is_empty() {
+        let _ = write!(message, "\ndialled ({}): {}", edge.via, edge.dialled);
+    }
+    if edge.observed == netpol_probes::wire::Outcome::DnsFailure {
+        message.push_str(
+            "\nthe destination's name did not resolve, so the destination was never dialled: \
+             allow the source's egress to the cluster DNS to verify this edge by name",
+        );
+    }
     if !edge.detail.is_empty() {
         let _ = write!(message, "\nprobe detail: {}", edge.detail);
     }

@@ -46,8 +46,10 @@ pub enum Seen {
     /// Nothing answered (timeout), or the network refused, reset or reported it unreachable.
     /// Once the positive control has shown the server answers, these mean a denial.
     Closed,
-    /// Something answered, but not the right pod or protocol, or the check could not run.
-    /// Never a pass: the harness cannot tell what the policy did.
+    /// Something answered, but not the right pod or protocol, or the check could not run, or
+    /// (`dns_failure`) the destination's name did not resolve, so the destination was never
+    /// dialled. Never a pass: the harness cannot tell what the policy did, even for an
+    /// expected deny (a source whose egress denies DNS cannot verify its denies by name).
     Broken,
 }
 
@@ -58,7 +60,10 @@ impl Seen {
             Outcome::Timeout | Outcome::Refused | Outcome::Reset | Outcome::Unreachable => {
                 Seen::Closed
             }
-            Outcome::WrongIdentity | Outcome::ProtocolError | Outcome::Unsupported => Seen::Broken,
+            Outcome::WrongIdentity
+            | Outcome::ProtocolError
+            | Outcome::Unsupported
+            | Outcome::DnsFailure => Seen::Broken,
         }
     }
 }
@@ -152,6 +157,12 @@ pub struct EdgeReport {
     pub port: u16,
     pub protocol: Protocol,
     pub expected: Expected,
+    /// How the probe addressed the destination: `pod`, `service` or `dns`.
+    #[serde(default = "pod_mode")]
+    pub via: String,
+    /// What the probe dialled: an address, or a name with its resolver and expected address.
+    #[serde(default)]
+    pub dialled: String,
     /// The outcome of the final round's probe.
     pub observed: Outcome,
     pub latency_ms: f64,
@@ -160,6 +171,10 @@ pub struct EdgeReport {
     /// The engine's explanation of the verdict.
     pub explanation: String,
     pub passed: bool,
+}
+
+fn pod_mode() -> String {
+    "pod".to_owned()
 }
 
 /// How many edges passed and failed.

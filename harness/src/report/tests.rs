@@ -12,6 +12,8 @@ fn edge(name: &str, expected: Expected, observed: Outcome) -> EdgeReport {
         port: 5432,
         protocol: Protocol::Tcp,
         expected,
+        via: "pod".to_owned(),
+        dialled: String::new(),
         observed,
         latency_ms: if observed == Outcome::Timeout {
             2000.0
@@ -141,4 +143,33 @@ fn colors_mark_mismatches_only_when_asked() {
     assert!(!plain.contains('\x1b'));
     let colored = matrix::render_step("demo", &report.steps[0], true);
     assert!(colored.contains("\x1b[1;31m"), "mismatches in red");
+}
+
+#[test]
+fn a_dns_failure_never_passes_not_even_an_expected_deny() {
+    assert!(!passes(Expected::Deny, Outcome::DnsFailure));
+    assert!(!passes(Expected::Allow, Outcome::DnsFailure));
+    let mut failed = edge("a->b", Expected::Deny, Outcome::DnsFailure);
+    failed.via = "dns".to_owned();
+    failed.dialled = "db.app.svc.cluster.local (resolved through 10.96.0.10)".to_owned();
+    let text = message::failure_message(&failed);
+    assert!(
+        text.contains("dialled (dns): db.app.svc.cluster.local"),
+        "{text}"
+    );
+    assert!(text.contains("never dialled"), "{text}");
+}
+
+#[test]
+fn a_run_through_several_modes_prints_one_table_per_step_and_mode() {
+    let mut report = sample();
+    let step = &mut report.steps[0];
+    let mut through_service: Vec<EdgeReport> = step.edges.clone();
+    for edge in &mut through_service {
+        edge.via = "service".to_owned();
+    }
+    step.edges.extend(through_service);
+    let text = matrix::render_report(&report, false);
+    assert!(text.contains("demo :: policies: "), "{text}");
+    assert!(text.contains("demo :: policies@service: "), "{text}");
 }

@@ -14,7 +14,8 @@
 //! - *convergence*: rounds until the observed matrix equals the expected one for two
 //!   consecutive rounds ([`converge`](mod@converge));
 //! - *trial*: one edge of one verified step, as `cargo test` and JUnit show it, named
-//!   `fixture::step::src->dst:port/PROTOCOL::verdict` ([`plan::trial_name`]).
+//!   `fixture::step::src->dst:port/PROTOCOL::verdict`, the step as `step@mode` for probe
+//!   modes other than `pod` ([`plan::trial_name`]).
 //!
 //! [`run_fixture`] runs one fixture; the `run` command ([`cli::run`]) and the `conformance`
 //! test target ([`suite`]) are built on it. Results are [`RunReport`]s.
@@ -23,8 +24,8 @@
 //! [`RunReport`]: crate::report::RunReport
 //!
 //! # Known limitations
-//! - Only pod IPs are probed; probing through Services and DNS names (issue 8) will add a
-//!   mode to [`RunOptions`] and to trial names.
+//! - Probe modes (`pod`, `service`, `dns`, see `docs/probe-modes.md`) are planned per edge
+//!   ([`Plan::with_modes`]); the kube backend has no Services yet, so only `pod` works there.
 //! - Faults (issue 7) are injected by the backend; the runner only records their names in
 //!   [`RunOptions::faults`].
 //! - `--backend kube` and `NETPOL_BACKEND=kube` stop with a clear error until the Kubernetes

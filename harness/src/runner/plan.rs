@@ -5,6 +5,7 @@
 use super::error::Result;
 use super::fixture::Fixture;
 use super::steps::{Action, ActionKind, Location, POLICIES_STEP};
+use crate::backend::Via;
 use crate::engine::{
     Edge, Engine, Explanation, NAMESPACE_NAME_LABEL, NetworkPolicy, PodIndex, Topology,
 };
@@ -23,9 +24,12 @@ pub struct State {
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlannedEdge {
     pub edge: Edge,
+    /// How the probe addresses the destination; the verdict does not depend on it.
+    pub via: Via,
     /// `src->dst:port/PROTOCOL` with pods as `namespace/name`.
     pub id: String,
-    /// The trial name: `fixture::step::id::verdict`.
+    /// The trial name: `fixture::step::id::verdict`, the step as `step@mode` when the
+    /// mode is not `pod` (see [`trial_name`]).
     pub trial: String,
     pub expected: Expected,
     pub explanation: Explanation,
@@ -57,6 +61,8 @@ impl PlannedStep {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
     pub fixture: String,
+    /// The probe modes, in order; every step has each edge once per mode.
+    pub modes: Vec<Via>,
     pub steps: Vec<PlannedStep>,
 }
 
@@ -68,6 +74,15 @@ impl Plan {
     /// A step deletes a policy that is not applied, or names a pod or namespace the topology
     /// does not have.
     pub fn new(fixture: &Fixture) -> Result<Plan> {
+        Plan::with_modes(fixture, &[Via::Pod])
+    }
+
+    /// Plans `fixture` as [`Plan::new`] does, with each edge once per mode of `modes` (in
+    /// that order within each step).
+    ///
+    /// # Errors
+    /// As [`Plan::new`].
+    pub fn with_modes(fixture: &Fixture, modes: &[Via]) -> Result<Plan> {
         let initial = Action {
             kind: ActionKind::Apply {
                 files: vec![fixture.dir.join(super::fixture::POLICIES_DIR)],
@@ -93,7 +108,7 @@ impl Plan {
             for action in &actions {
                 perform(&mut state, action, &steps_file)?;
             }
-            let edges = planned_edges(&fixture.name, &name, &state);
+            let edges = planned_edges(&fixture.name, &name, &state, modes);
             steps.push(PlannedStep {
                 name,
                 description,
@@ -104,6 +119,7 @@ impl Plan {
         }
         Ok(Plan {
             fixture: fixture.name.clone(),
+            modes: modes.to_vec(),
             steps,
         })
     }
@@ -127,39 +143,59 @@ pub fn edge_id(topology: &Topology, edge: Edge) -> String {
 }
 
 /// `fixture::step::edge::verdict`: stable across runs, sortable, and filterable by any
-/// segment (`::deny`, `meeting-app::policies::`, `->meeting-app/redis:`).
-pub fn trial_name(fixture: &str, step: &str, edge_id: &str, expected: Expected) -> String {
-    format!("{fixture}::{step}::{edge_id}::{expected}")
+/// segment (`::deny`, `meeting-app::policies::`, `->meeting-app/redis:`). A mode other than
+/// `pod` joins the step as `step@mode` (`meeting-app::policies@service::...`), so that pod
+/// names stay what they were before modes existed and `@service` filters one mode.
+pub fn trial_name(
+    fixture: &str,
+    step: &str,
+    via: Via,
+    edge_id: &str,
+    expected: Expected,
+) -> String {
+    match via {
+        Via::Pod => format!("{fixture}::{step}::{edge_id}::{expected}"),
+        _ => format!("{fixture}::{step}@{via}::{edge_id}::{expected}"),
+    }
 }
 
-/// The baseline's edges: every edge of `topology` with no policy, all expected to connect.
-pub fn baseline_edges(fixture: &str, topology: &Topology) -> Vec<PlannedEdge> {
+/// The baseline's edges: every edge of `topology` with no policy, once per mode of `modes`,
+/// all expected to connect.
+pub fn baseline_edges(fixture: &str, topology: &Topology, modes: &[Via]) -> Vec<PlannedEdge> {
     let state = State {
         topology: topology.clone(),
         policies: Vec::new(),
     };
-    planned_edges(fixture, "baseline", &state)
+    planned_edges(fixture, "baseline", &state, modes)
 }
 
-fn planned_edges(fixture: &str, step: &str, state: &State) -> Vec<PlannedEdge> {
+fn planned_edges(fixture: &str, step: &str, state: &State, modes: &[Via]) -> Vec<PlannedEdge> {
     let engine = Engine::new(&state.topology, &state.policies);
-    engine
+    let edges: Vec<Edge> = engine
         .edges()
         .into_iter()
         .filter(|edge| edge.src != edge.dst)
-        .map(|edge| {
-            let explanation = engine.explain(edge);
+        .collect();
+    let explained: Vec<(Edge, Explanation)> = edges
+        .into_iter()
+        .map(|edge| (edge, engine.explain(edge)))
+        .collect();
+    let mut planned = Vec::with_capacity(explained.len() * modes.len());
+    for &via in modes {
+        for (edge, explanation) in &explained {
             let expected = Expected::from_allowed(explanation.allowed);
-            let id = edge_id(&state.topology, edge);
-            PlannedEdge {
-                edge,
-                trial: trial_name(fixture, step, &id, expected),
+            let id = edge_id(&state.topology, *edge);
+            planned.push(PlannedEdge {
+                edge: *edge,
+                via,
+                trial: trial_name(fixture, step, via, &id, expected),
                 id,
                 expected,
-                explanation,
-            }
-        })
-        .collect()
+                explanation: explanation.clone(),
+            });
+        }
+    }
+    planned
 }
 
 /// Applies one step action to the planned state.

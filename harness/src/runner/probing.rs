@@ -4,19 +4,22 @@
 //! all sources run at the same time (up to [`RunOptions::max_concurrent_batches`]); the agent
 //! in each source pod probes its batch's targets concurrently. A round therefore takes about
 //! one probe timeout (a denied edge costs a timeout when the policy drops), whatever the
-//! number of edges.
+//! number of edges. With several probe modes, the modes are probed one after the other, each
+//! as such a round.
 
 use super::error::{Error, Result};
 use super::options::RunOptions;
 use super::plan::PlannedEdge;
-use crate::backend::Backend;
-use crate::engine::{Edge, PodIndex, Topology};
+use crate::backend::{Backend, BackendError, Via};
+use crate::engine::{PodIndex, Topology};
 use crate::report::passes;
 use futures_util::StreamExt;
 use futures_util::stream;
 use netpol_probes::spec::Check;
 use netpol_probes::wire::{Outcome, ProbeResult, Target};
 use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
 use std::time::Duration;
 use tracing::Instrument;
 
@@ -46,23 +49,28 @@ pub async fn probe_round<B: Backend>(
     edges: &[PlannedEdge],
     options: &RunOptions,
 ) -> Result<Vec<Observation>> {
-    let mut by_source: BTreeMap<PodIndex, Vec<usize>> = BTreeMap::new();
+    // One mode after the other: all modes at once would multiply the load on the servers
+    // (and, in dns mode, on the one cluster DNS) beyond what one round of one mode puts there.
+    let mut by_mode: BTreeMap<Via, BTreeMap<PodIndex, Vec<usize>>> = BTreeMap::new();
     for (index, planned) in edges.iter().enumerate() {
         if planned.edge.src != planned.edge.dst {
+            let by_source = by_mode.entry(planned.via).or_default();
             by_source.entry(planned.edge.src).or_default().push(index);
         }
     }
-    let batches = by_source
-        .into_iter()
-        .map(|(src, members)| probe_batch(backend, topology, src, members, edges, options));
-    let results: Vec<Result<Vec<(usize, Observation)>>> = stream::iter(batches)
-        .buffer_unordered(options.max_concurrent_batches.max(1))
-        .collect()
-        .await;
     let mut observations: Vec<Option<Observation>> = vec![None; edges.len()];
-    for batch in results {
-        for (index, observation) in batch? {
-            observations[index] = Some(observation);
+    for by_source in by_mode.into_values() {
+        let batches = by_source
+            .into_iter()
+            .map(|(src, members)| probe_batch(backend, topology, src, members, edges, options));
+        let results: Vec<Result<Vec<(usize, Observation)>>> = stream::iter(batches)
+            .buffer_unordered(options.max_concurrent_batches.max(1))
+            .collect()
+            .await;
+        for batch in results {
+            for (index, observation) in batch? {
+                observations[index] = Some(observation);
+            }
         }
     }
     Ok(observations
@@ -91,8 +99,8 @@ async fn probe_batch<B: Backend>(
 ) -> Result<Vec<(usize, Observation)>> {
     let targets: Vec<Target> = members
         .iter()
-        .map(|&index| target(backend, topology, edges[index].edge, index, options))
-        .collect();
+        .map(|&index| target(backend, topology, &edges[index], index, options))
+        .collect::<Result<_>>()?;
     let pod = topology.pods[src].id();
     let deadline = options.probe_timeout + BATCH_GRACE;
     let batch = backend.probe(src, &targets);
@@ -164,14 +172,19 @@ fn collect_results(
     Ok(observations)
 }
 
-/// The probe of `edge`: the destination's address and port, and the check its port declares.
+/// The probe of `planned`: the destination's address (as its mode says) and port, and the
+/// check its port declares.
+///
+/// # Errors
+/// The backend has no Service (or no cluster DNS) for a `service` or `dns` probe.
 fn target<B: Backend>(
     backend: &B,
     topology: &Topology,
-    edge: Edge,
+    planned: &PlannedEdge,
     index: usize,
     options: &RunOptions,
-) -> Target {
+) -> Result<Target> {
+    let edge = planned.edge;
     let dst = &topology.pods[edge.dst];
     let check = dst
         .ports
@@ -181,14 +194,68 @@ fn target<B: Backend>(
             || Check::default_for(edge.protocol),
             |spec| spec.effective_check(),
         );
-    Target {
+    let dial = dial(backend, edge.dst, planned.via).map_err(|what| Error::Backend {
+        action: format!("probe {} via {}", planned.id, planned.via),
+        source: BackendError::Unsupported(format!("{what} for pod {}", dst.id())),
+    })?;
+    Ok(Target {
         id: index.to_string(),
-        ip: backend.address(edge.dst),
+        ip: dial.ip,
         port: edge.port,
         protocol: edge.protocol,
         check,
         expect_identity: check.served_by_agent().then(|| dst.id()),
         timeout_ms: u64::try_from(options.probe_timeout.as_millis()).unwrap_or(u64::MAX),
         dns_name: (check == Check::Dns).then(|| DNS_CHECK_NAME.to_owned()),
+        host: dial.host,
+        resolver: dial.resolver,
+    })
+}
+
+/// What a probe dials to reach a pod in one mode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dial {
+    /// The address dialled, or with `host` the address the name should resolve to.
+    pub ip: IpAddr,
+    pub host: Option<String>,
+    pub resolver: Option<IpAddr>,
+}
+
+impl fmt::Display for Dial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.host, self.resolver) {
+            (Some(host), Some(resolver)) => {
+                write!(
+                    f,
+                    "{host} (resolved through {resolver}, expected {})",
+                    self.ip
+                )
+            }
+            _ => write!(f, "{}", self.ip),
+        }
     }
+}
+
+/// What to dial to reach pod `dst` via `via`, or what the backend lacks for it.
+///
+/// # Errors
+/// The backend has no Service for `dst`, or no cluster DNS for `dns`.
+pub fn dial<B: Backend>(backend: &B, dst: PodIndex, via: Via) -> Result<Dial, &'static str> {
+    let pod = || Dial {
+        ip: backend.address(dst),
+        host: None,
+        resolver: None,
+    };
+    Ok(match via {
+        Via::Pod => pod(),
+        Via::Service => Dial {
+            ip: backend.service_address(dst).ok_or("no Service")?,
+            ..pod()
+        },
+        Via::Dns => Dial {
+            ip: backend.service_address(dst).ok_or("no Service")?,
+            host: Some(backend.service_host(dst).ok_or("no Service name")?),
+            resolver: Some(backend.resolver().ok_or("no cluster DNS in the topology")?),
+        },
+    })
 }

@@ -146,7 +146,7 @@ async fn execute<B: Backend>(
         source,
     })?;
 
-    let edges = baseline_edges(&fixture.name, topology);
+    let edges = baseline_edges(&fixture.name, topology, &plan.modes);
     let phase = Phase::Baseline;
     observer.event(&Event::PhaseStarted {
         phase,
@@ -214,6 +214,10 @@ async fn run_step<B: Backend>(
             port: planned.edge.port,
             protocol: planned.edge.protocol,
             expected: planned.expected,
+            via: planned.via.to_string(),
+            dialled: super::probing::dial(&*backend, planned.edge.dst, planned.via)
+                .map(|dial| dial.to_string())
+                .unwrap_or_default(),
             passed: passes(planned.expected, observed.outcome),
             observed: observed.outcome,
             latency_ms: observed.latency_ms,

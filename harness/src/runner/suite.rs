@@ -11,6 +11,9 @@
 //!   every fixture under the repository's `fixtures/`;
 //! - `NETPOL_BACKEND`: `local` (default) or `kube`; `kube` also needs `NETPOL_KUBE_CONTEXT`,
 //!   so that a test run never picks a cluster by itself;
+//! - `NETPOL_VIA`: the probe modes, a comma list of `pod` (default), `service` and `dns`;
+//!   trials of a mode other than `pod` have `@mode` after their step
+//!   (`meeting-app::policies@service::...`);
 //! - `NETPOL_TIMEOUT_MS`, `NETPOL_CONVERGE_TIMEOUT_S`: the per-probe and convergence timeouts.
 
 use super::backends::{BackendKind, every_policy};
@@ -21,7 +24,7 @@ use super::options::RunOptions;
 use super::plan::Plan;
 use super::run::run_fixture;
 use crate::backend::kube::KubeExec;
-use crate::backend::{KubeBackend, LocalBackend, LocalConfig};
+use crate::backend::{KubeBackend, LocalBackend, LocalConfig, Via};
 use crate::engine::{Engine, lint};
 use crate::report::{EdgeReport, message::failure_message};
 use std::collections::{BTreeMap, BTreeSet};
@@ -33,13 +36,11 @@ use std::time::Duration;
 pub enum SuiteFixture {
     Planned {
         fixture: Fixture,
-        plan: Plan,
+        /// Boxed: a plan is much larger than the invalid variant.
+        plan: Box<Plan>,
     },
     /// The fixture could not be loaded or planned; its one trial, `<name>::load`, fails.
-    Invalid {
-        name: String,
-        message: String,
-    },
+    Invalid { name: String, message: String },
 }
 
 /// Every fixture of the suite and the trials they make.
@@ -67,8 +68,21 @@ impl Suite {
         Suite::load(&roots)
     }
 
-    /// Loads and plans the fixtures under `roots`.
+    /// Loads and plans the fixtures under `roots`, in the modes `NETPOL_VIA` names.
     pub fn load(roots: &[PathBuf]) -> Suite {
+        match modes_from_env() {
+            Ok(modes) => Suite::load_with_modes(roots, &modes),
+            Err(message) => Suite {
+                fixtures: vec![SuiteFixture::Invalid {
+                    name: "NETPOL_VIA".to_owned(),
+                    message,
+                }],
+            },
+        }
+    }
+
+    /// Loads and plans the fixtures under `roots`, each edge once per mode of `modes`.
+    pub fn load_with_modes(roots: &[PathBuf], modes: &[Via]) -> Suite {
         let mut fixtures = Vec::new();
         for root in roots {
             let dirs = match fixture_dirs(root) {
@@ -83,7 +97,7 @@ impl Suite {
                 }
             };
             for dir in dirs {
-                fixtures.push(load_one(dir));
+                fixtures.push(load_one(dir, modes));
             }
         }
         Suite { fixtures }
@@ -143,7 +157,8 @@ impl Suite {
             let Some(subset) = subset(fixture, plan, selected) else {
                 continue;
             };
-            let outcome = runtime.block_on(run_subset(subset, &options, observer));
+            let outcome =
+                runtime.block_on(run_subset(subset, plan.modes.clone(), &options, observer));
             match outcome {
                 Ok(edges) => results
                     .edges
@@ -162,7 +177,7 @@ impl Suite {
 
     fn planned_pairs(&self) -> impl Iterator<Item = (&Fixture, &Plan)> {
         self.fixtures.iter().filter_map(|fixture| match fixture {
-            SuiteFixture::Planned { fixture, plan } => Some((fixture, plan)),
+            SuiteFixture::Planned { fixture, plan } => Some((fixture, &**plan)),
             SuiteFixture::Invalid { .. } => None,
         })
     }
@@ -194,17 +209,33 @@ pub fn load_trial(fixture: &str) -> String {
     format!("{fixture}::load")
 }
 
-fn load_one(dir: PathBuf) -> SuiteFixture {
+/// `NETPOL_VIA` (default `pod`).
+///
+/// # Errors
+/// An unknown mode.
+pub fn modes_from_env() -> Result<Vec<Via>, String> {
+    match std::env::var("NETPOL_VIA") {
+        Ok(list) if !list.trim().is_empty() => {
+            Via::parse_list(&list).map_err(|e| format!("NETPOL_VIA: {e}"))
+        }
+        _ => Ok(vec![Via::Pod]),
+    }
+}
+
+fn load_one(dir: PathBuf, modes: &[Via]) -> SuiteFixture {
     let name = dir.file_name().map_or_else(
         || dir.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
     );
     let loaded = Fixture::load(&dir).and_then(|fixture| {
-        let plan = Plan::new(&fixture)?;
+        let plan = Plan::with_modes(&fixture, modes)?;
         Ok((fixture, plan))
     });
     match loaded {
-        Ok((fixture, plan)) => SuiteFixture::Planned { fixture, plan },
+        Ok((fixture, plan)) => SuiteFixture::Planned {
+            fixture,
+            plan: Box::new(plan),
+        },
         Err(error) => SuiteFixture::Invalid {
             name,
             message: error.chain(),
@@ -231,10 +262,11 @@ pub fn subset(fixture: &Fixture, plan: &Plan, selected: &BTreeSet<String>) -> Op
 
 async fn run_subset(
     fixture: Fixture,
+    modes: Vec<Via>,
     options: &RunOptions,
     observer: &dyn Observer,
 ) -> Result<Vec<EdgeReport>, Error> {
-    let plan = Plan::new(&fixture)?;
+    let plan = Plan::with_modes(&fixture, &modes)?;
     let report = match backend_from_env()? {
         BackendKind::Local => {
             let mut backend = LocalBackend::new(LocalConfig::default());
@@ -344,6 +376,27 @@ mod tests {
             assert_eq!(planned.expected, original.expected, "{trial}");
         }
         assert!(super::subset(fixture, plan, &BTreeSet::new()).is_none());
+    }
+
+    #[test]
+    fn every_mode_other_than_pod_names_its_trials_after_the_step_and_pod_names_stay() {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/meeting-app");
+        let pod_only =
+            Suite::load_with_modes(std::slice::from_ref(&root), &[Via::Pod]).trial_names();
+        let all = Suite::load_with_modes(&[root], &Via::ALL).trial_names();
+        assert_eq!(all.len(), pod_only.len() * 3);
+        let pod_names: Vec<&String> = all.iter().filter(|n| !n.contains('@')).collect();
+        assert_eq!(pod_names, pod_only.iter().collect::<Vec<_>>());
+        let redis = "::meeting-app/frontend->meeting-app/redis:6379/TCP::deny";
+        for name in [
+            "meeting-app::policies",
+            "meeting-app::policies@service",
+            "meeting-app::policies@dns",
+        ] {
+            assert!(all.contains(&format!("{name}{redis}")), "{name}");
+        }
+        assert!(Via::parse_list("pod,dns,pod").unwrap() == [Via::Pod, Via::Dns]);
+        assert!(Via::parse_list("ip").is_err());
     }
 
     #[test]

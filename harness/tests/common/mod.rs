@@ -115,6 +115,8 @@ pub fn target(backend: &LocalBackend, topology: &Topology, edge: Edge, timeout_m
         expect_identity: check.served_by_agent().then(|| dst.id()),
         timeout_ms,
         dns_name: None,
+        host: None,
+        resolver: None,
     }
 }
 

@@ -43,12 +43,32 @@ pub fn read_targets(mut input: impl Read) -> Result<Vec<Target>, Error> {
         if target.timeout_ms == 0 {
             return Err(invalid("timeout_ms must be positive".to_owned()));
         }
+        match (&target.host, target.resolver) {
+            (Some(host), Some(_)) => {
+                hickory_proto::rr::Name::from_ascii(host)
+                    .map_err(|e| invalid(format!("host {host:?} is not a DNS name: {e}")))?;
+            }
+            (Some(_), None) => return Err(invalid("host needs a resolver".to_owned())),
+            (None, _) => {}
+        }
         if let Some(name) = &target.dns_name {
             hickory_proto::rr::Name::from_ascii(name)
                 .map_err(|e| invalid(format!("dns_name {name:?} is not a DNS name: {e}")))?;
         }
     }
     Ok(targets)
+}
+
+/// Puts what the resolution said before the check's detail.
+fn prefix_detail(checked: Checked, resolved: Option<&str>) -> Checked {
+    let Some(resolved) = resolved else {
+        return checked;
+    };
+    let join = |detail: String| format!("{resolved}; {detail}");
+    match checked {
+        Ok(detail) => Ok(join(detail)),
+        Err(failure) => Err(Failure::new(failure.outcome, join(failure.detail))),
+    }
 }
 
 /// Probes targets; cheap to clone, one per process is enough.
@@ -88,12 +108,18 @@ impl Prober {
     async fn probe_in_span(&self, target: &Target) -> ProbeResult {
         let start = Instant::now();
         let deadline = Duration::from_millis(target.timeout_ms);
-        let checked = match tokio::time::timeout(deadline, self.check(target)).await {
-            Ok(checked) => checked,
-            Err(_) => Err(Failure::new(
-                Outcome::Timeout,
-                format!("no answer within {} ms", target.timeout_ms),
-            )),
+        let checked = match self.resolved(target, deadline).await {
+            Ok((target, resolved)) => {
+                let checked = match tokio::time::timeout(deadline, self.check(&target)).await {
+                    Ok(checked) => checked,
+                    Err(_) => Err(Failure::new(
+                        Outcome::Timeout,
+                        format!("no answer within {} ms", target.timeout_ms),
+                    )),
+                };
+                prefix_detail(checked, resolved.as_deref())
+            }
+            Err(failure) => Err(failure),
         };
         // Whole microseconds: finer digits would be noise, and they print short.
         let elapsed_ms = start.elapsed().as_micros() as f64 / 1000.0;
@@ -108,6 +134,27 @@ impl Prober {
             elapsed_ms,
             detail,
         }
+    }
+
+    /// The target with its `host` resolved to the address to dial, and what the resolution
+    /// said; the target itself when it has no `host`.
+    async fn resolved(
+        &self,
+        target: &Target,
+        deadline: Duration,
+    ) -> Result<(Target, Option<String>), Failure> {
+        let (Some(host), Some(resolver)) = (&target.host, target.resolver) else {
+            return Ok((target.clone(), None));
+        };
+        let ip = super::resolve::resolve(host, resolver, deadline).await?;
+        let said = format!("{host} resolved to {ip} via {resolver}");
+        let dialled = Target {
+            ip: std::net::IpAddr::V4(ip),
+            host: None,
+            resolver: None,
+            ..target.clone()
+        };
+        Ok((dialled, Some(said)))
     }
 
     async fn check(&self, target: &Target) -> Checked {
@@ -171,5 +218,29 @@ impl Prober {
         self.run_batch(targets, concurrency, |result| results.push(result))
             .await;
         results
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TARGET: &str =
+        r#"{"id":"a","ip":"10.96.1.0","port":80,"protocol":"TCP","check":"tcp","timeout_ms":100"#;
+
+    #[test]
+    fn a_target_without_host_reads_as_before_and_a_host_needs_a_resolver() {
+        let plain = read_targets(format!("[{TARGET}}}]").as_bytes()).unwrap();
+        assert_eq!(plain[0].host, None);
+        let named =
+            format!(r#"[{TARGET},"host":"web.app.svc.cluster.local","resolver":"10.96.0.10"}}]"#);
+        let named = read_targets(named.as_bytes()).unwrap();
+        assert_eq!(named[0].resolver, Some("10.96.0.10".parse().unwrap()));
+        let orphan = format!(r#"[{TARGET},"host":"web.app.svc.cluster.local"}}]"#);
+        let error = read_targets(orphan.as_bytes()).unwrap_err();
+        assert!(
+            error.to_string().contains("host needs a resolver"),
+            "{error}"
+        );
     }
 }

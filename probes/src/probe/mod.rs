@@ -13,10 +13,15 @@
 //! | `EHOSTUNREACH`, `ENETUNREACH`, `EACCES`/`EPERM` (a `prohibit` route, a rejecting rule) | `unreachable` |
 //! | an answer that is not the expected protocol | `protocol_error` |
 //! | no SCTP in the kernel, or a check the protocol cannot carry | `unsupported` |
+//!
+//! A target with a `host` is first resolved ([`resolve`]: one UDP `A` query to its `resolver`,
+//! under its own deadline of `timeout_ms`); a resolution that fails in any way is
+//! `dns_failure` and the target is not dialled. The check then dials the resolved address.
 
 mod batch;
 mod checks;
 mod outcome;
+mod resolve;
 mod services;
 
 pub use batch::{DEFAULT_CONCURRENCY, Error, Prober, read_targets};

@@ -61,6 +61,8 @@ pub async fn postgres_ready(addr: SocketAddr) -> Result<(), String> {
         expect_identity: None,
         timeout_ms: 0,
         dns_name: None,
+        host: None,
+        resolver: None,
     };
     match postgres_select_one(&target).await {
         Ok(Ok(())) => Ok(()),

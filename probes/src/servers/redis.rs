@@ -93,6 +93,8 @@ pub(crate) fn readiness_target(addr: SocketAddr, check: Check, protocol: Protoco
         expect_identity: None,
         timeout_ms: 1000,
         dns_name: None,
+        host: None,
+        resolver: None,
     }
 }
 

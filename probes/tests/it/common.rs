@@ -64,6 +64,8 @@ pub fn target(id: &str, addr: SocketAddr, protocol: Protocol, check: Check) -> T
         expect_identity: None,
         timeout_ms: 2000,
         dns_name: None,
+        host: None,
+        resolver: None,
     }
 }
 

@@ -245,3 +245,54 @@ async fn a_missing_server_binary_names_the_apt_package_to_install() {
         .to_string();
     assert!(error.contains("cargo build -p netpol-probes"), "{error}");
 }
+
+#[tokio::test]
+async fn a_target_by_name_is_resolved_through_its_resolver_and_a_failed_resolution_is_dns_failure()
+{
+    // The resolver is asked on port 53, which needs root.
+    if !privileged("a_target_by_name_is_resolved_through_its_resolver") {
+        return;
+    }
+    let server = std::net::TcpListener::bind(free_addr()).unwrap();
+    let served = server.local_addr().unwrap();
+    let mut options = DnsmasqOptions::new(SocketAddr::new(crate::common::loopback_ip(), 53));
+    options
+        .records
+        .insert("web.app.svc.cluster.local".to_owned(), vec![served.ip()]);
+    let dns = start_dnsmasq(&options).await.unwrap();
+    let by_name = |host: &str, resolver: IpAddr| {
+        let mut target = target("web", served, Protocol::Tcp, Check::Tcp);
+        target.ip = "10.96.1.0".parse().unwrap();
+        target.host = Some(host.to_owned());
+        target.resolver = Some(resolver);
+        target.timeout_ms = 500;
+        target
+    };
+
+    let known = probe(&by_name("web.app.svc.cluster.local", dns.addr().ip())).await;
+    assert_eq!(known.outcome, Outcome::Connected, "{known:?}");
+    let expected = format!("web.app.svc.cluster.local resolved to {}", served.ip());
+    assert!(known.detail.starts_with(&expected), "{known:?}");
+
+    let unknown = probe(&by_name("nothing.app.svc.cluster.local", dns.addr().ip())).await;
+    assert_eq!(unknown.outcome, Outcome::DnsFailure, "{unknown:?}");
+    assert!(unknown.detail.contains("NXDOMAIN"), "{unknown:?}");
+
+    let closed = probe(&by_name(
+        "web.app.svc.cluster.local",
+        crate::common::loopback_ip(),
+    ))
+    .await;
+    assert_eq!(closed.outcome, Outcome::DnsFailure, "{closed:?}");
+
+    // A resolver that drops the query: the probe fails as dns_failure, not as a timeout on
+    // the target.
+    let silent_ip = crate::common::loopback_ip();
+    let _silent = std::net::UdpSocket::bind((silent_ip, 53)).unwrap();
+    let dropped = probe(&by_name("web.app.svc.cluster.local", silent_ip)).await;
+    assert_eq!(dropped.outcome, Outcome::DnsFailure, "{dropped:?}");
+    assert!(
+        dropped.detail.contains("no answer within 500 ms"),
+        "{dropped:?}"
+    );
+}

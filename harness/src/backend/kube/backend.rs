@@ -732,6 +732,20 @@ impl<E: ExecTransport> Backend for KubeBackend<E> {
         }
     }
 
+    fn service_address(&self, _pod: PodIndex) -> Option<IpAddr> {
+        // TODO(issue 8): create a Service per probe pod; until then service and dns modes
+        // stop with an unsupported error on this backend.
+        None
+    }
+
+    fn service_host(&self, _pod: PodIndex) -> Option<String> {
+        None
+    }
+
+    fn resolver(&self) -> Option<IpAddr> {
+        None
+    }
+
     async fn teardown(&mut self) -> Result<(), BackendError> {
         Ok(self.remove_all().await?)
     }

@@ -263,6 +263,8 @@ mod tests {
             expect_identity: Some("meeting-app-r1/frontend".into()),
             timeout_ms: 2000,
             dns_name: None,
+            host: None,
+            resolver: None,
         }
     }
 

@@ -634,6 +634,8 @@ fn target(id: &str, ip: IpAddr, identity: &str) -> Target {
         expect_identity: Some(identity.into()),
         timeout_ms: 1000,
         dns_name: None,
+        host: None,
+        resolver: None,
     }
 }
 

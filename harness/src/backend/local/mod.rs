@@ -83,6 +83,16 @@ use std::time::{Duration, Instant};
 /// The kube-dns Service address pods use, DNATed to the `provided` DNS pod.
 pub const DNS_SERVICE_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 10);
 
+/// The default Service address range: probe pods' ClusterIPs are allocated from it.
+pub const DEFAULT_SERVICE_CIDR: Cidr = Cidr {
+    addr: IpAddr::V4(Ipv4Addr::new(10, 96, 0, 0)),
+    prefix: 16,
+};
+
+/// ClusterIPs start at this offset in the Service range, so that the addresses kube-dns
+/// (10.96.0.10) and the `kubernetes` Service (10.96.0.1) use stay free.
+const SERVICE_OFFSET: u32 = 256;
+
 /// The default pod CIDR (the topology parser assigns pod addresses from it).
 pub const DEFAULT_POD_CIDR: Cidr = Cidr {
     addr: IpAddr::V4(Ipv4Addr::new(10, 244, 0, 0)),
@@ -108,6 +118,8 @@ pub struct LocalConfig {
     /// Checked against the machine's addresses before anything is created.
     pub pod_cidr: Cidr,
     pub dns_service_ip: Ipv4Addr,
+    /// The Service address range; pod `i`'s ClusterIP is the range's address 256 + `i`.
+    pub service_cidr: Cidr,
     /// Data-plane bugs to inject (none by default).
     pub faults: Faults,
     /// The `netpol-probe` binary; found automatically when `None` (see [`find_probe_bin`]).
@@ -123,6 +135,7 @@ impl Default for LocalConfig {
             run_id: None,
             pod_cidr: DEFAULT_POD_CIDR,
             dns_service_ip: DNS_SERVICE_IP,
+            service_cidr: DEFAULT_SERVICE_CIDR,
             faults: Faults::default(),
             probe_bin: None,
             external_hosts: Vec::new(),
@@ -200,6 +213,8 @@ pub struct LocalBackend {
     probe_bin: PathBuf,
     servers: Vec<ServerGuard>,
     dns: Option<(PodIndex, nft::DnsService)>,
+    /// The Service of each pod (`None` for `provided` pods), by pod index.
+    services: Vec<Option<nft::ServiceDnat>>,
     /// Bumped on every policy change, so a late enforcement never overrides a newer one.
     generation: Arc<AtomicU64>,
     timings: DeployTimings,
@@ -231,6 +246,7 @@ impl LocalBackend {
             probe_bin: PathBuf::new(),
             servers: Vec::new(),
             dns: None,
+            services: Vec::new(),
             generation: Arc::new(AtomicU64::new(0)),
             timings: DeployTimings::default(),
             launcher: None,
@@ -344,6 +360,7 @@ impl LocalBackend {
         let programs = self.preflight(topology)?;
         self.topology = topology.clone();
         self.dns = self.dns_service();
+        self.services = self.pod_services()?;
         let run_dir = std::env::temp_dir().join(self.names.run());
         let mut namespaces = vec![self.names.node()];
         namespaces.extend((0..topology.pods.len()).map(|i| self.pod_netns(i)));
@@ -458,6 +475,45 @@ impl LocalBackend {
         })
     }
 
+    /// One Service per non-provided pod, with a ClusterIP from the Service range (see
+    /// [`LocalConfig::service_cidr`]) and one port per served port.
+    fn pod_services(&self) -> Result<Vec<Option<nft::ServiceDnat>>, BackendError> {
+        let IpAddr::V4(first) = self.config.service_cidr.addr else {
+            return Err(BackendError::Unsupported("an IPv6 Service range".into()));
+        };
+        let size = 1u64 << (32 - u32::from(self.config.service_cidr.prefix.min(32)));
+        let pods = &self.topology.pods;
+        if u64::from(SERVICE_OFFSET) + pods.len() as u64 > size {
+            return Err(BackendError::Preflight {
+                message: format!(
+                    "the Service range {}/{} is too small for {} pods: use a /16",
+                    first,
+                    self.config.service_cidr.prefix,
+                    pods.len()
+                ),
+            });
+        }
+        let services = pods.iter().enumerate().map(|(index, pod)| {
+            let IpAddr::V4(pod_ip) = pod.ip else {
+                return None;
+            };
+            let offset = SERVICE_OFFSET + u32::try_from(index).ok()?;
+            (!pod.provided).then(|| nft::ServiceDnat {
+                service_ip: Ipv4Addr::from(u32::from(first) + offset),
+                pod_ip,
+                ports: pod.ports.iter().map(|p| (p.protocol, p.port)).collect(),
+            })
+        });
+        Ok(services.collect())
+    }
+
+    /// The ClusterIP of each pod's Service, by pod index; kube-dns's for the DNS pod.
+    fn service_ips(&self) -> Vec<Option<IpAddr>> {
+        (0..self.topology.pods.len())
+            .map(|pod| self.service_address(pod))
+            .collect()
+    }
+
     /// Every (namespace, node-side link, address) of the run's pods and external hosts.
     fn endpoints(&self) -> Vec<(String, String, Ipv4Addr)> {
         let pods = self.topology.pods.iter().enumerate().map(|(i, pod)| {
@@ -556,7 +612,11 @@ impl LocalBackend {
             probe_bin: self.probe_bin.clone(),
             postgres_bin_dir: programs.postgres_bin_dir,
             postgres_template: template.map(PostgresTemplate::data_dir),
-            dns_records: servers::dns_records(&self.topology, kubernetes_service),
+            dns_records: servers::dns_records(
+                &self.topology,
+                kubernetes_service,
+                &self.service_ips(),
+            ),
             ready_timeout: self.config.ready_timeout,
         };
         let launcher = self.launcher.as_ref().expect("deploy starts the launcher");
@@ -568,6 +628,7 @@ impl LocalBackend {
     /// Compiles and loads `policies` against the current topology, then flushes conntrack.
     fn load_policies(&self, policies: &[NetworkPolicy]) -> Result<(), BackendError> {
         let table = self.names.run();
+        let services = self.service_dnats();
         // With no policies every fault is a no-op: the baseline is always a clean network.
         let input = nft::Input {
             table: &table,
@@ -575,6 +636,7 @@ impl LocalBackend {
             policies,
             faults: &self.config.faults,
             dns: self.dns.map(|(_, dns)| dns),
+            services: &services,
         };
         load_script(&self.names.node(), &nft::replace_script(&input))
     }
@@ -586,12 +648,14 @@ impl LocalBackend {
             return self.load_policies(&self.policies);
         };
         let table = self.names.run();
+        let services = self.service_dnats();
         let input = nft::Input {
             table: &table,
             topology: &self.topology,
             policies: &self.policies,
             faults: &self.config.faults,
             dns: self.dns.map(|(_, dns)| dns),
+            services: &services,
         };
         let script = nft::replace_script(&input);
         let node = self.names.node();
@@ -605,6 +669,10 @@ impl LocalBackend {
             }
         });
         Ok(())
+    }
+
+    fn service_dnats(&self) -> Vec<nft::ServiceDnat> {
+        self.services.iter().flatten().cloned().collect()
     }
 
     async fn probe_in(
@@ -784,6 +852,27 @@ impl Backend for LocalBackend {
             Some((dns_pod, dns)) if dns_pod == pod => IpAddr::V4(dns.service_ip),
             _ => self.topology.pods[pod].ip,
         }
+    }
+
+    fn service_address(&self, pod: PodIndex) -> Option<IpAddr> {
+        match self.dns {
+            Some((dns_pod, dns)) if dns_pod == pod => Some(IpAddr::V4(dns.service_ip)),
+            _ => self
+                .services
+                .get(pod)?
+                .as_ref()
+                .map(|s| IpAddr::V4(s.service_ip)),
+        }
+    }
+
+    fn service_host(&self, pod: PodIndex) -> Option<String> {
+        self.service_address(pod)?;
+        let kube_dns = self.dns.is_some_and(|(dns_pod, _)| dns_pod == pod);
+        Some(servers::service_host(&self.topology.pods[pod], kube_dns))
+    }
+
+    fn resolver(&self) -> Option<IpAddr> {
+        self.dns.map(|(_, dns)| IpAddr::V4(dns.service_ip))
     }
 
     async fn teardown(&mut self) -> Result<(), BackendError> {

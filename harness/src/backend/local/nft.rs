@@ -19,9 +19,9 @@
 //! (decides for the destination). Each of them `return`s as soon as its side allows the packet and ends in
 //! `drop`. Subjects and peers are named address sets (`p<policy>_subjects`,
 //! `p<policy>_<direction><rule>_peers`), ports are anonymous sets on the rule. A
-//! `service_dnat` chain (prerouting) translates the kube-dns Service address to the DNS pod before the
-//! filter sees the packet, so policy is evaluated on the translated packet, as with
-//! kube-proxy.
+//! `dns_dnat` chain (prerouting) translates the kube-dns Service address to the DNS pod, and a
+//! `service_dnat` chain each probe Service's ClusterIP and port to its pod, before the filter
+//! sees the packet, so policy is evaluated on the translated packet, as with kube-proxy.
 //!
 //! Named ports are resolved against the destination pod: the subjects for ingress rules, the
 //! peer pods for egress rules, giving (destination address, port) pairs.
@@ -66,6 +66,10 @@ pub struct Faults {
     pub drop_dns_tcp: bool,
     /// UDP bypasses policy.
     pub default_allow_udp: bool,
+    /// Policy is evaluated on the packet before the Service DNAT of the probe Services: it
+    /// sees the ClusterIP instead of the pod (traffic to kube-dns is still evaluated after
+    /// its translation, so pods can still resolve).
+    pub policy_before_dnat: bool,
     /// Policies take effect only this long after they are applied (handled by the backend,
     /// not the compiler).
     pub late_enforcement: Option<Duration>,
@@ -73,7 +77,7 @@ pub struct Faults {
 
 impl Faults {
     /// The names `--fault` accepts.
-    pub const NAMES: [&'static str; 12] = [
+    pub const NAMES: [&'static str; 13] = [
         "ignore-ports",
         "ignore-protocol",
         "no-egress",
@@ -85,6 +89,7 @@ impl Faults {
         "ignore-except",
         "drop-dns-tcp",
         "default-allow-udp",
+        "policy-before-dnat",
         "late-enforcement=MS",
     ];
 
@@ -105,6 +110,7 @@ impl Faults {
             "ignore-except" => &mut self.ignore_except,
             "drop-dns-tcp" => &mut self.drop_dns_tcp,
             "default-allow-udp" => &mut self.default_allow_udp,
+            "policy-before-dnat" => &mut self.policy_before_dnat,
             other => {
                 let Some(ms) = other.strip_prefix("late-enforcement=") else {
                     return Err(format!(
@@ -137,6 +143,7 @@ impl Faults {
             self.ignore_except,
             self.drop_dns_tcp,
             self.default_allow_udp,
+            self.policy_before_dnat,
         ];
         let mut names: Vec<String> = Self::NAMES
             .iter()
@@ -178,6 +185,16 @@ pub struct DnsService {
     pub pod_ip: Ipv4Addr,
 }
 
+/// A probe pod's Service: its ClusterIP translated to the pod, per service port, as
+/// kube-proxy's nftables mode does. Each port's `targetPort` is the pod's port (by name where
+/// the pod names it, which locally is the same number).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceDnat {
+    pub service_ip: Ipv4Addr,
+    pub pod_ip: Ipv4Addr,
+    pub ports: Vec<(Protocol, u16)>,
+}
+
 /// Everything the compiler reads.
 #[derive(Debug, Clone, Copy)]
 pub struct Input<'a> {
@@ -187,6 +204,7 @@ pub struct Input<'a> {
     pub policies: &'a [NetworkPolicy],
     pub faults: &'a Faults,
     pub dns: Option<DnsService>,
+    pub services: &'a [ServiceDnat],
 }
 
 /// An `nft -f` script that replaces the run's table in one transaction: create it if
@@ -235,23 +253,8 @@ pub fn compile(input: &Input<'_>) -> String {
         write_set(&mut sets, &name, &singles(&isolated));
     }
     let mut out = format!("table inet {} {{\n{sets}", input.table);
-    if let Some(dns) = input.dns {
-        let DnsService { service_ip, pod_ip } = dns;
-        let _ = write!(
-            out,
-            "  chain service_dnat {{\n    type nat hook prerouting priority dstnat; policy accept;\n    \
-             ip daddr {service_ip} meta l4proto {{ tcp, udp }} th dport 53 dnat ip to {pod_ip}\n  \
-             }}\n"
-        );
-    }
-    out.push_str(
-        "  chain pod_forward {\n    type filter hook forward priority filter; policy accept;\n    \
-         ct state established,related accept\n",
-    );
-    if input.faults.default_allow_udp {
-        out.push_str("    meta l4proto udp accept comment \"fault: default-allow-udp\"\n");
-    }
-    out.push_str("    jump egress_rules\n    jump ingress_rules\n  }\n");
+    write_dnat_chains(&mut out, input);
+    write_filter_chains(&mut out, input);
     for (d, direction) in Direction::BOTH.into_iter().enumerate() {
         let name = chain_name(direction);
         let own = own_field(direction);
@@ -267,6 +270,80 @@ pub fn compile(input: &Input<'_>) -> String {
     }
     out.push_str("}\n");
     out
+}
+
+/// The Service translations, in prerouting at `dstnat` priority as kube-proxy's nftables mode
+/// hooks them, so that the filter (forward) evaluates policy on the translated packet. Only
+/// new connections are translated; conntrack un-NATs the replies, and the filter's
+/// `established,related` accept never sees a new connection, translated or not.
+fn write_dnat_chains(out: &mut String, input: &Input<'_>) {
+    if let Some(DnsService { service_ip, pod_ip }) = input.dns {
+        let _ = write!(
+            out,
+            "  chain dns_dnat {{\n    type nat hook prerouting priority dstnat; policy accept;\n    \
+             ip daddr {service_ip} meta l4proto {{ tcp, udp }} th dport 53 dnat ip to {pod_ip}\n  \
+             }}\n"
+        );
+    }
+    if input.services.is_empty() {
+        return;
+    }
+    out.push_str(
+        "  chain service_dnat {\n    type nat hook prerouting priority dstnat; policy accept;\n",
+    );
+    for service in input.services {
+        let ServiceDnat {
+            service_ip,
+            pod_ip,
+            ports,
+        } = service;
+        for (protocol, port) in ports {
+            let l4 = proto(*protocol);
+            let _ = writeln!(
+                out,
+                "    ip daddr {service_ip} meta l4proto {l4} th dport {port} dnat ip to {pod_ip}"
+            );
+        }
+    }
+    out.push_str("  }\n");
+}
+
+/// The base chains that evaluate policy: `pod_forward` on the translated packet (forward),
+/// or with the `policy-before-dnat` fault `pod_prerouting` in prerouting before every DNAT
+/// (the kernel runs all nat chains at the nat hook's own priority, so `dstnat - 10` is before
+/// them all): it sees ClusterIPs, not pods. The kube-dns address is left to a forward chain
+/// even then, so that pods still resolve and pod-mode probes see no difference.
+fn write_filter_chains(out: &mut String, input: &Input<'_>) {
+    let mut base = |name: &str, hook: &str, skip: &str| {
+        let _ = write!(
+            out,
+            "  chain {name} {{\n    type filter hook {hook}; policy accept;\n    \
+             ct state established,related accept\n{skip}"
+        );
+        if input.faults.default_allow_udp {
+            out.push_str("    meta l4proto udp accept comment \"fault: default-allow-udp\"\n");
+        }
+        out.push_str("    jump egress_rules\n    jump ingress_rules\n  }\n");
+    };
+    if !input.faults.policy_before_dnat {
+        base("pod_forward", "forward priority filter", "");
+        return;
+    }
+    let comment = "comment \"fault: policy-before-dnat\"";
+    let Some(DnsService { service_ip, .. }) = input.dns else {
+        base("pod_prerouting", "prerouting priority dstnat - 10", "");
+        return;
+    };
+    base(
+        "pod_prerouting",
+        "prerouting priority dstnat - 10",
+        &format!("    ip daddr {service_ip} return {comment}\n"),
+    );
+    base(
+        "pod_forward",
+        "forward priority filter",
+        &format!("    ct original ip daddr != {service_ip} accept {comment}\n"),
+    );
 }
 
 /// One rule being compiled, with where it sits.

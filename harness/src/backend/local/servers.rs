@@ -150,26 +150,44 @@ pub async fn start_all(
     Ok(started.into_iter().flatten().collect())
 }
 
-/// The names every DNS pod answers: each pod by its name and by
-/// `<pod>.<namespace>.svc.cluster.local`, plus `kubernetes.default.svc.cluster.local` (the
+/// The names every DNS pod answers: each pod by its name and its Service by
+/// [`service_host`] (the Service's ClusterIP, `service_ips` by pod index; the pod's own
+/// address for a pod without a Service), plus `kubernetes.default.svc.cluster.local` (the
 /// name DNS probes ask by default). Pods sharing a name in different namespaces share the
 /// short name's records.
 pub fn dns_records(
     topology: &Topology,
     kubernetes_service: IpAddr,
+    service_ips: &[Option<IpAddr>],
 ) -> BTreeMap<String, Vec<IpAddr>> {
     let mut records: BTreeMap<String, Vec<IpAddr>> = BTreeMap::new();
     records.insert(
         "kubernetes.default.svc.cluster.local".to_owned(),
         vec![kubernetes_service],
     );
-    for pod in &topology.pods {
+    for (index, pod) in topology.pods.iter().enumerate() {
+        records.entry(pod.name.clone()).or_default().push(pod.ip);
         let fqdn = format!("{}.{}.svc.cluster.local", pod.name, pod.namespace);
-        for name in [pod.name.clone(), fqdn] {
-            records.entry(name).or_default().push(pod.ip);
+        match service_ips.get(index).copied().flatten() {
+            Some(service) if pod.provided => {
+                records.entry(fqdn).or_default().push(pod.ip);
+                records
+                    .entry(service_host(pod, true))
+                    .or_default()
+                    .push(service);
+            }
+            Some(service) => records.entry(fqdn).or_default().push(service),
+            None => records.entry(fqdn).or_default().push(pod.ip),
         }
     }
     records
+}
+
+/// The DNS name of a pod's Service: `<pod>.<namespace>.svc.cluster.local`, or
+/// `kube-dns.<namespace>.svc.cluster.local` for the DNS pod behind kube-dns.
+pub fn service_host(pod: &Pod, kube_dns: bool) -> String {
+    let name = if kube_dns { "kube-dns" } else { &pod.name };
+    format!("{name}.{}.svc.cluster.local", pod.namespace)
 }
 
 #[cfg(test)]
@@ -273,7 +291,7 @@ mod tests {
     }
 
     #[test]
-    fn dns_answers_every_pod_by_short_and_service_name() {
+    fn dns_answers_pods_by_short_name_and_services_by_their_clusterip() {
         let topology = Topology {
             namespaces: Vec::new(),
             pods: vec![
@@ -281,9 +299,11 @@ mod tests {
                 pod("other", "web", "10.244.3.10", vec![]),
             ],
         };
-        let records = dns_records(&topology, "10.96.0.1".parse().unwrap());
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let services = [Some(ip("10.96.1.0")), None];
+        let records = dns_records(&topology, ip("10.96.0.1"), &services);
         assert_eq!(records["web"], [ip("10.244.1.10"), ip("10.244.3.10")]);
+        assert_eq!(records["web.frontend.svc.cluster.local"], [ip("10.96.1.0")]);
         assert_eq!(records["web.other.svc.cluster.local"], [ip("10.244.3.10")]);
         assert_eq!(
             records["kubernetes.default.svc.cluster.local"],

@@ -199,6 +199,18 @@ impl Backend for FakeBackend {
         self.enforced.as_ref().expect("deployed").topology.pods[pod].ip
     }
 
+    fn service_address(&self, _pod: PodIndex) -> Option<IpAddr> {
+        None
+    }
+
+    fn service_host(&self, _pod: PodIndex) -> Option<String> {
+        None
+    }
+
+    fn resolver(&self) -> Option<IpAddr> {
+        None
+    }
+
     async fn teardown(&mut self) -> Result<(), BackendError> {
         self.calls.lock().unwrap().teardowns += 1;
         self.enforced = None;

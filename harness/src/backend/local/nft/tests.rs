@@ -77,6 +77,7 @@ fn compiled(policies: &[NetworkPolicy], faults: &Faults) -> String {
         policies,
         faults,
         dns: None,
+        services: &[],
     })
 }
 
@@ -357,6 +358,7 @@ fn print_sample_script() {
         policies: &policies,
         faults: &faults,
         dns,
+        services: &[],
     };
     println!("{}", replace_script(&input));
 }
