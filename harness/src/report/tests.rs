@@ -130,6 +130,7 @@ fn the_summary_counts_each_kind_of_failure() {
     insta::assert_snapshot!(matrix::summary(&report), @r"
     demo :: policies: 4 edges: 1 passed, 3 failed (1 allow blocked, 1 deny open, 1 broken); did not converge within 30500 ms (12 rounds); the last round is the result
       denied edges seen as: 1 timeout
+    FAULTS INJECTED: no-egress (the data plane was broken on purpose)
     FAIL demo: 4 edges: 1 passed, 3 failed (1 allow blocked, 1 deny open, 1 broken) (backend fake, 3 pods)
     ");
 }
@@ -141,4 +142,34 @@ fn colors_mark_mismatches_only_when_asked() {
     assert!(!plain.contains('\x1b'));
     let colored = matrix::render_step("demo", &report.steps[0], true);
     assert!(colored.contains("\x1b[1;31m"), "mismatches in red");
+}
+
+#[test]
+fn a_run_with_injected_faults_says_so_in_the_summary_the_json_and_the_junit() {
+    let mut report = sample();
+    report.metadata.faults = vec!["no-egress".to_owned(), "late-enforcement=1500".to_owned()];
+    let summary = matrix::summary(&report);
+    assert!(
+        summary.contains("FAULTS INJECTED: no-egress, late-enforcement=1500"),
+        "{summary}"
+    );
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(
+        json["metadata"]["faults"],
+        serde_json::json!(["no-egress", "late-enforcement=1500"])
+    );
+    let xml = junit::to_junit(std::slice::from_ref(&report))
+        .to_string()
+        .unwrap();
+    assert!(
+        xml.contains(r#"name="faults_injected" value="no-egress,late-enforcement=1500""#),
+        "{xml}"
+    );
+}
+
+#[test]
+fn a_clean_run_names_no_faults() {
+    let mut report = sample();
+    report.metadata.faults.clear();
+    assert!(!matrix::summary(&report).contains("FAULTS"));
 }

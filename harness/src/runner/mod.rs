@@ -25,8 +25,8 @@
 //! # Known limitations
 //! - Only pod IPs are probed; probing through Services and DNS names (issue 8) will add a
 //!   mode to [`RunOptions`] and to trial names.
-//! - Faults (issue 7) are injected by the backend; the runner only records their names in
-//!   [`RunOptions::faults`].
+//! - Faults (issue 7) are injected by the local backend only; the runner records their names
+//!   in [`RunOptions::faults`] and [`sensitivity`] verifies a fixture once per fault.
 //! - `--backend kube` and `NETPOL_BACKEND=kube` stop with a clear error until the Kubernetes
 //!   backend (issue 6) is wired into [`run_on`] and the suite.
 //! - Under `cargo nextest` every trial is its own process, so every trial deploys the two
@@ -45,6 +45,7 @@ mod options;
 pub mod plan;
 pub mod probing;
 mod run;
+pub mod sensitivity;
 pub mod steps;
 pub mod suite;
 
@@ -58,7 +59,7 @@ pub use fixture::Fixture;
 pub use options::{DEFAULT_CONVERGE_TIMEOUT, DEFAULT_PROBE_TIMEOUT, RunOptions};
 pub use plan::{Plan, PlannedEdge, PlannedStep, State};
 pub use probing::Observation;
-pub use run::{HARNESS_VERSION, run_fixture};
+pub use run::{HARNESS_VERSION, rerun_fixture, reset_fixture, run_fixture};
 pub use steps::{Action, ActionKind, Step};
 
 #[cfg(test)]
