@@ -49,7 +49,7 @@ pub mod sensitivity;
 pub mod steps;
 pub mod suite;
 
-pub use backends::{BackendKind, run_fixtures, run_on, run_on_kube};
+pub use backends::{BackendKind, local_faults, run_fixtures, run_on, run_on_kube};
 pub use error::{
     EXIT_BAD_INPUT, EXIT_CONFORMANCE, EXIT_INFRASTRUCTURE, EXIT_INTERRUPTED, EXIT_PASS, Error,
     Result,
