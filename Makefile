@@ -8,7 +8,7 @@ SETUP := scripts/setup.sh
 help:
 	@echo "make run     set up, then run the seed conformance suite on the local backend"
 	@echo "make test    set up, then check formatting and lints and run every test"
-	@echo "make bench   engine and local-backend benchmarks (figures go to BENCHMARKS.md)"
+	@echo "make bench   engine, local deploy and probing-round benchmarks at 15, 60, 200 pods (time, peak memory)"
 	@echo "make plan    print the seed's expected truth table"
 	@echo "make build | fmt | lint | clean"
 	@echo "make cluster | image | e2e | cluster-down   (kind; see the README, "Running against Kubernetes")"

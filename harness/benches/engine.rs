@@ -20,7 +20,7 @@ const SIZES: [(usize, usize, usize); 4] = [(15, 3, 5), (60, 6, 20), (200, 10, 50
 
 fn main() {
     println!(
-        "{:>5} {:>3} {:>5} {:>8} {:>14} {:>9} {:>11} {:>11} {:>11} {:>9} {:>8}",
+        "{:>5} {:>3} {:>5} {:>8} {:>14} {:>9} {:>11} {:>11} {:>11} {:>9} {:>8} {:>8}",
         "pods",
         "ns",
         "pols",
@@ -31,7 +31,8 @@ fn main() {
         "verdict/cpu",
         "allows/cpu",
         "lint cpu",
-        "findings"
+        "findings",
+        "peak MiB"
     );
     for (pods, namespaces, policies) in SIZES {
         bench_size(pods, namespaces, policies);
@@ -58,7 +59,7 @@ fn bench_size(pods: usize, namespaces: usize, policy_count: usize) {
     let (findings, lint_time) = best_of(1, || lint(&engine, &[]).len());
     println!(
         "{pods:>5} {namespaces:>3} {policy_count:>5} {:>8} {:>14} {:>9} {:>11.0} {:>11.0} \
-         {:>11.0} {:>9} {findings:>8}",
+         {:>11.0} {:>9} {findings:>8} {:>8}",
         edges.len(),
         format!("{allowed} ({:.0}%)", percent(allowed, edges.len())),
         format!("{:.2?}", new_time.wall),
@@ -66,7 +67,19 @@ fn bench_size(pods: usize, namespaces: usize, policy_count: usize) {
         per_second(edges.len(), verdict_time.cpu),
         per_second(edges.len(), allows_time.cpu),
         format!("{:.2?}", lint_time.cpu),
+        peak_mib(),
     );
+}
+
+/// This process's peak resident memory in MiB so far (`VmHWM` of /proc/self/status; it only
+/// grows, so each row bounds the sizes up to it).
+fn peak_mib() -> String {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|kb| kb.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or_else(|| "?".to_owned(), |kb| format!("{:.1}", kb / 1024.0))
 }
 
 /// The fastest of several runs, by wall time and by this thread's CPU time.

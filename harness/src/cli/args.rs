@@ -1,6 +1,6 @@
 //! Argument definitions (clap derive), shared by every subcommand.
 
-use super::{clean, explain, lint, plan, run, synth};
+use super::{clean, explain, lint, plan, run, sensitivity, synth};
 use crate::engine::model::{NetworkPolicy, Topology};
 use crate::input;
 use clap::{Args, Parser, Subcommand};
@@ -32,6 +32,9 @@ pub enum Command {
     Lint(lint::Args),
     /// Deploy fixtures on a backend and verify every edge against the policies.
     Run(run::RunArgs),
+    /// Run fixtures once clean and once per injected data-plane fault (local backend), and
+    /// show which faults they catch.
+    Sensitivity(sensitivity::Args),
     /// Remove what runs left behind on a backend (only the harness's own objects).
     Clean(clean::Args),
     /// Write a synthetic cluster (topology and policies) for benchmarks.

@@ -5,6 +5,8 @@
 //! - `lint`: findings about a policy set, including intended flows it denies;
 //! - `run`: the conformance run of fixtures on a backend (see [`run`](mod@run) for its exit
 //!   statuses);
+//! - `sensitivity`: runs fixtures once clean and once per injected data-plane fault on the
+//!   local backend, and tells which faults they catch;
 //! - `clean`: removes what runs left behind on a backend;
 //! - `synth`: a synthetic cluster written as input files, to measure `plan` end to end.
 //!
@@ -25,6 +27,7 @@ pub mod explain;
 pub mod lint;
 pub mod plan;
 pub mod run;
+pub mod sensitivity;
 pub mod synth;
 mod table;
 
@@ -47,5 +50,6 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Status, Error> {
         Command::Run(args) => run::run(&args, out),
         Command::Clean(args) => clean::run(&args, out),
         Command::Synth(args) => synth::run(&args, out),
+        Command::Sensitivity(args) => sensitivity::run(&args, out),
     }
 }

@@ -7,6 +7,7 @@
 
 use super::error::{Error, Status};
 use crate::backend::Via;
+use crate::backend::local::Faults;
 use crate::engine::{Engine, lint};
 use crate::report::{json, junit, matrix, progress::Progress};
 use crate::runner::{self, BackendKind, Fixture, Plan, RunOptions, fixture::fixture_dirs};
@@ -53,6 +54,18 @@ pub struct RunArgs {
     /// How long, in seconds, the data plane may take to match the policies after a change.
     #[arg(long, value_name = "S", default_value_t = 30)]
     pub converge_timeout: u64,
+    /// Inject a data-plane fault (repeatable; local backend only), to check that the run
+    /// fails: ignore-ports, ignore-protocol, no-egress, no-ingress, selectors-or,
+    /// ignore-namespace, no-named-ports, ignore-endport, ignore-except, drop-dns-tcp,
+    /// default-allow-udp, late-enforcement=MS. The reports name the faults.
+    #[arg(long = "fault", value_name = "NAME", value_parser = parse_fault)]
+    pub faults: Vec<String>,
+}
+
+/// Checks one `--fault` name, keeping it as written for the reports.
+pub(super) fn parse_fault(name: &str) -> Result<String, String> {
+    Faults::default().enable(name)?;
+    Ok(name.to_owned())
 }
 
 pub(super) fn parse_backend(name: &str) -> Result<BackendKind, String> {
@@ -79,6 +92,7 @@ impl RunArgs {
         RunOptions {
             probe_timeout: Duration::from_millis(self.timeout),
             converge_timeout: Duration::from_secs(self.converge_timeout),
+            faults: self.faults.clone(),
             ..RunOptions::default()
         }
     }
@@ -199,6 +213,56 @@ mod tests {
             "x",
         ]);
         assert_eq!(args.kube_context.as_deref(), Some("kind-netpol"));
+    }
+
+    #[test]
+    fn faults_are_repeatable_and_recorded_in_the_run_options() {
+        let args = parse(&[
+            "--fixtures",
+            "x",
+            "--fault",
+            "no-egress",
+            "--fault",
+            "late-enforcement=1500",
+        ]);
+        assert_eq!(
+            args.options().faults,
+            ["no-egress", "late-enforcement=1500"]
+        );
+    }
+
+    #[test]
+    fn an_unknown_fault_is_rejected_by_the_parser_listing_the_known_ones() {
+        let error = Cli::try_parse_from([
+            "netpol-harness",
+            "run",
+            "--fixtures",
+            "x",
+            "--fault",
+            "nope",
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("unknown fault \"nope\""), "{error}");
+        assert!(error.contains("ignore-except"), "{error}");
+    }
+
+    #[test]
+    fn faults_on_the_kube_backend_are_bad_input_saying_they_need_the_local_backend() {
+        let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/meeting-app");
+        let args = parse(&[
+            "--backend",
+            "kube",
+            "--kube-context",
+            "none",
+            "--fixtures",
+            fixtures,
+            "--fault",
+            "no-egress",
+        ]);
+        let (code, message) = exit_code(&args);
+        assert_eq!(code, 2, "{message}");
+        assert!(message.contains("--backend local"), "{message}");
     }
 
     #[test]

@@ -17,6 +17,9 @@ pub fn to_junit(reports: &[RunReport]) -> Report {
             let mut suite = TestSuite::new(format!("{}::{}", meta.fixture, step.name));
             suite.add_property(Property::new("backend", meta.backend.as_str()));
             suite.add_property(Property::new("topology_hash", meta.topology_hash.as_str()));
+            if !meta.faults.is_empty() {
+                suite.add_property(Property::new("faults_injected", meta.faults.join(",")));
+            }
             if let Some(ms) = step.convergence.time_ms {
                 suite.add_property(Property::new("convergence_ms", format!("{ms:.0}")));
             }

@@ -140,6 +140,15 @@ pub fn summary(report: &RunReport) -> String {
             let _ = writeln!(text, "  {denials}");
         }
     }
+    if !report.metadata.faults.is_empty() {
+        // A run with injected faults tests the harness, not the network: say so on the line
+        // a reader looks at first.
+        let _ = writeln!(
+            text,
+            "FAULTS INJECTED: {} (the data plane was broken on purpose)",
+            report.metadata.faults.join(", ")
+        );
+    }
     let verdict = if report.passed() { "PASS" } else { "FAIL" };
     let _ = writeln!(
         text,

@@ -132,6 +132,7 @@ fn the_summary_counts_each_kind_of_failure() {
     insta::assert_snapshot!(matrix::summary(&report), @r"
     demo :: policies: 4 edges: 1 passed, 3 failed (1 allow blocked, 1 deny open, 1 broken); did not converge within 30500 ms (12 rounds); the last round is the result
       denied edges seen as: 1 timeout
+    FAULTS INJECTED: no-egress (the data plane was broken on purpose)
     FAIL demo: 4 edges: 1 passed, 3 failed (1 allow blocked, 1 deny open, 1 broken) (backend fake, 3 pods)
     ");
 }
@@ -172,4 +173,34 @@ fn a_run_through_several_modes_prints_one_table_per_step_and_mode() {
     let text = matrix::render_report(&report, false);
     assert!(text.contains("demo :: policies: "), "{text}");
     assert!(text.contains("demo :: policies@service: "), "{text}");
+}
+
+#[test]
+fn a_run_with_injected_faults_says_so_in_the_summary_the_json_and_the_junit() {
+    let mut report = sample();
+    report.metadata.faults = vec!["no-egress".to_owned(), "late-enforcement=1500".to_owned()];
+    let summary = matrix::summary(&report);
+    assert!(
+        summary.contains("FAULTS INJECTED: no-egress, late-enforcement=1500"),
+        "{summary}"
+    );
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(
+        json["metadata"]["faults"],
+        serde_json::json!(["no-egress", "late-enforcement=1500"])
+    );
+    let xml = junit::to_junit(std::slice::from_ref(&report))
+        .to_string()
+        .unwrap();
+    assert!(
+        xml.contains(r#"name="faults_injected" value="no-egress,late-enforcement=1500""#),
+        "{xml}"
+    );
+}
+
+#[test]
+fn a_clean_run_names_no_faults() {
+    let mut report = sample();
+    report.metadata.faults.clear();
+    assert!(!matrix::summary(&report).contains("FAULTS"));
 }

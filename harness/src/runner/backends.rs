@@ -1,4 +1,5 @@
-//! Choosing a backend by name, and running several fixtures, each on a fresh backend.
+//! Choosing a backend by name, and running several fixtures, each on a fresh backend (with
+//! the requested faults injected, on the local backend only).
 
 use super::error::{Error, Result};
 use super::events::Observer;
@@ -8,6 +9,7 @@ use super::plan::Plan;
 use super::run::run_fixture;
 use super::steps::ActionKind;
 use crate::backend::kube::KubeExec;
+use crate::backend::local::Faults;
 use crate::backend::{Backend, BackendError, KubeBackend, LocalBackend, LocalConfig};
 use crate::engine::NetworkPolicy;
 use crate::report::RunReport;
@@ -61,13 +63,46 @@ pub async fn run_on(
     options: &RunOptions,
     observer: &dyn Observer,
 ) -> (Vec<RunReport>, Option<Error>) {
+    if kind != BackendKind::Local && !options.faults.is_empty() {
+        return (Vec::new(), Some(faults_need_local()));
+    }
     match kind {
         BackendKind::Local => {
-            let make = async || Ok(LocalBackend::new(LocalConfig::default()));
+            let faults = match local_faults(&options.faults) {
+                Ok(faults) => faults,
+                Err(error) => return (Vec::new(), Some(error)),
+            };
+            let make = async || {
+                let faults = faults.clone();
+                Ok(LocalBackend::new(LocalConfig {
+                    faults,
+                    ..LocalConfig::default()
+                }))
+            };
             run_fixtures(make, fixtures, options, observer).await
         }
         BackendKind::Kube => run_on_kube(None, fixtures, options, observer).await,
     }
+}
+
+/// The local backend's faults named by `names` (each one of [`Faults::NAMES`]).
+///
+/// # Errors
+/// [`Error::Faults`] naming an unknown fault and the known ones.
+pub fn local_faults(names: &[String]) -> Result<Faults> {
+    let mut faults = Faults::default();
+    for name in names {
+        faults.enable(name).map_err(Error::Faults)?;
+    }
+    Ok(faults)
+}
+
+fn faults_need_local() -> Error {
+    Error::Faults(
+        "--fault needs --backend local: faults are injected by the local backend's nftables \
+         compiler, a cluster's CNI cannot be told to misbehave"
+            .to_owned(),
+    )
 }
 
 /// Runs every planned fixture on the Kubernetes cluster of context `context` (else
@@ -78,6 +113,9 @@ pub async fn run_on_kube(
     options: &RunOptions,
     observer: &dyn Observer,
 ) -> (Vec<RunReport>, Option<Error>) {
+    if !options.faults.is_empty() {
+        return (Vec::new(), Some(faults_need_local()));
+    }
     let policies = every_policy(fixtures.iter().map(|(fixture, _)| fixture));
     let make = async || KubeBackend::<KubeExec>::from_env(context.clone(), &policies).await;
     run_fixtures(make, fixtures, options, observer).await

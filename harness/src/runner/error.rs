@@ -51,6 +51,9 @@ pub enum Error {
     KubeContextMissing,
     #[error("unknown backend {0:?}: expected local or kube")]
     UnknownBackend(String),
+    /// Faults were asked for on a backend that cannot inject them, or a fault is unknown.
+    #[error("{0}")]
+    Faults(String),
     /// A backend call failed.
     #[error("failed to {action}")]
     Backend {
@@ -111,6 +114,7 @@ impl Error {
                 | Error::NoFixtures { .. }
                 | Error::BackendUnavailable(_)
                 | Error::UnknownBackend(_)
+                | Error::Faults(_)
                 | Error::KubeContextMissing
         )
     }

@@ -26,10 +26,8 @@
 //! # Known limitations
 //! - Probe modes (`pod`, `service`, `dns`, see `docs/probe-modes.md`) are planned per edge
 //!   ([`Plan::with_modes`]); the kube backend has no Services yet, so only `pod` works there.
-//! - Faults (issue 7) are injected by the backend; the runner only records their names in
-//!   [`RunOptions::faults`].
-//! - `--backend kube` and `NETPOL_BACKEND=kube` stop with a clear error until the Kubernetes
-//!   backend (issue 6) is wired into [`run_on`] and the suite.
+//! - Faults (issue 7) are injected by the local backend only; the runner records their names
+//!   in [`RunOptions::faults`] and [`sensitivity`] verifies a fixture once per fault.
 //! - Under `cargo nextest` every trial is its own process, so every trial deploys the two
 //!   pods of its edge and converges on its own: correct, but each costs a deploy and two
 //!   rounds (about 2 probe timeouts for a denied edge). `cargo test` runs the suite once.
@@ -46,10 +44,11 @@ mod options;
 pub mod plan;
 pub mod probing;
 mod run;
+pub mod sensitivity;
 pub mod steps;
 pub mod suite;
 
-pub use backends::{BackendKind, run_fixtures, run_on, run_on_kube};
+pub use backends::{BackendKind, local_faults, run_fixtures, run_on, run_on_kube};
 pub use error::{
     EXIT_BAD_INPUT, EXIT_CONFORMANCE, EXIT_INFRASTRUCTURE, EXIT_INTERRUPTED, EXIT_PASS, Error,
     Result,
@@ -59,7 +58,7 @@ pub use fixture::Fixture;
 pub use options::{DEFAULT_CONVERGE_TIMEOUT, DEFAULT_PROBE_TIMEOUT, RunOptions};
 pub use plan::{Plan, PlannedEdge, PlannedStep, State};
 pub use probing::Observation;
-pub use run::{HARNESS_VERSION, run_fixture};
+pub use run::{HARNESS_VERSION, rerun_fixture, reset_fixture, run_fixture};
 pub use steps::{Action, ActionKind, Step};
 
 #[cfg(test)]

@@ -68,10 +68,89 @@ pub async fn run_fixture<B: Backend>(
             return Err(error);
         }
     };
-    Ok(RunReport {
+    Ok(report(
+        backend.name(),
+        fixture,
+        options,
+        started_at,
+        phases,
+        steps,
+    ))
+}
+
+/// Verifies `plan` again on a `backend` that already runs `fixture`'s topology (deployed, its
+/// baseline passed, and put back in its starting state by [`reset_fixture`]): runs the
+/// planned steps. Nothing is deployed or torn down, so one deployment serves several runs,
+/// e.g. one per injected fault.
+///
+/// # Errors
+/// As [`run_fixture`], without Ctrl-C handling: the caller owns the deployment.
+pub async fn rerun_fixture<B: Backend>(
+    backend: &mut B,
+    fixture: &Fixture,
+    plan: &Plan,
+    options: &RunOptions,
+    observer: &dyn Observer,
+) -> Result<RunReport> {
+    let started_at = SystemTime::now();
+    let mut steps = Vec::with_capacity(plan.steps.len());
+    for step in &plan.steps {
+        let span = tracing::info_span!("step", step = %step.name);
+        let report = run_step(backend, step, options, observer).instrument(span);
+        steps.push(report.await?);
+    }
+    let phases = PhaseTimes::default();
+    Ok(report(
+        backend.name(),
+        fixture,
+        options,
+        started_at,
+        phases,
+        steps,
+    ))
+}
+
+/// Puts a deployed fixture back in its starting state: no policy, its own labels.
+///
+/// # Errors
+/// A backend call failed (an infrastructure error).
+pub async fn reset_fixture<B: Backend>(backend: &mut B, fixture: &Fixture) -> Result<()> {
+    let backend_error = |action: &str| {
+        let action = action.to_owned();
+        move |source| Error::Backend { action, source }
+    };
+    backend
+        .apply_policies(&[])
+        .await
+        .map_err(backend_error("remove the policies"))?;
+    let topology = &fixture.topology;
+    for namespace in &topology.namespaces {
+        backend
+            .set_namespace_labels(&namespace.name, namespace.labels.clone())
+            .await
+            .map_err(backend_error("reset the namespace labels"))?;
+    }
+    for (index, pod) in topology.pods.iter().enumerate() {
+        backend
+            .set_pod_labels(index, pod.labels.clone())
+            .await
+            .map_err(backend_error("reset the pod labels"))?;
+    }
+    Ok(())
+}
+
+fn report(
+    backend: &str,
+    fixture: &Fixture,
+    options: &RunOptions,
+    started_at: SystemTime,
+    phases: PhaseTimes,
+    steps: Vec<StepReport>,
+) -> RunReport {
+    RunReport {
         metadata: Metadata {
             fixture: fixture.name.clone(),
-            backend: backend.name().to_owned(),
+            backend: backend.to_owned(),
             harness_version: HARNESS_VERSION.to_owned(),
             topology_hash: fixture.source_hash.clone(),
             started_at: rfc3339(started_at),
@@ -83,11 +162,14 @@ pub async fn run_fixture<B: Backend>(
             phases,
         },
         steps,
-    })
+    }
 }
 
 /// Runs `work`, or stops it at the first Ctrl-C when `enabled`.
-async fn interruptible<T>(work: impl Future<Output = Result<T>>, enabled: bool) -> Result<T> {
+pub(super) async fn interruptible<T>(
+    work: impl Future<Output = Result<T>>,
+    enabled: bool,
+) -> Result<T> {
     if !enabled {
         return work.await;
     }
@@ -137,6 +219,25 @@ async fn execute<B: Backend>(
     observer: &dyn Observer,
     phases: &mut PhaseTimes,
 ) -> Result<Vec<StepReport>> {
+    deploy_and_baseline(backend, fixture, plan, options, observer, phases).await?;
+    let mut reports = Vec::with_capacity(plan.steps.len());
+    for step in &plan.steps {
+        let span = tracing::info_span!("step", step = %step.name);
+        let report = run_step(backend, step, options, observer).instrument(span);
+        reports.push(report.await?);
+    }
+    Ok(reports)
+}
+
+/// Deploys the fixture's topology and proves every edge connects with no policy.
+pub(super) async fn deploy_and_baseline<B: Backend>(
+    backend: &mut B,
+    fixture: &Fixture,
+    plan: &Plan,
+    options: &RunOptions,
+    observer: &dyn Observer,
+    phases: &mut PhaseTimes,
+) -> Result<()> {
     let topology = &fixture.topology;
     let (deployed, deploy_ms) =
         timed_phase(Phase::Deploy, 0, None, observer, backend.deploy(topology)).await;
@@ -160,14 +261,7 @@ async fn execute<B: Backend>(
         elapsed: start.elapsed(),
     });
     phases.baseline_ms = millis(start.elapsed());
-
-    let mut reports = Vec::with_capacity(plan.steps.len());
-    for step in &plan.steps {
-        let span = tracing::info_span!("step", step = %step.name);
-        let report = run_step(backend, step, options, observer).instrument(span);
-        reports.push(report.await?);
-    }
-    Ok(reports)
+    Ok(())
 }
 
 /// Makes a step's changes, converges and turns the last round into the step's report.

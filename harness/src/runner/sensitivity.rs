@@ -1,0 +1,98 @@
+//! Sensitivity: the same fixture verified once on a correct data plane and once per injected
+//! fault (issue 7), on one local deployment, to show which faults the fixture would catch.
+//!
+//! A *fault run* is the fixture's planned steps verified with one set of
+//! [`Faults`](crate::backend::local::Faults) switched on; its report records their names in
+//! [`Metadata::faults`](crate::report::Metadata::faults). Between fault runs the faults are
+//! switched off, the policies removed and the fixture's labels put back, so each run starts
+//! from the state a fresh deployment would have.
+
+use super::error::{Error, Result};
+use super::events::Observer;
+use super::fixture::Fixture;
+use super::options::RunOptions;
+use super::plan::Plan;
+use super::run::{deploy_and_baseline, interruptible, rerun_fixture, reset_fixture};
+use crate::backend::local::Faults;
+use crate::backend::{Backend, BackendError, LocalBackend, LocalConfig};
+use crate::report::{PhaseTimes, RunReport};
+use tracing::Instrument;
+
+/// Deploys `fixture` once on the local backend, then verifies `plan` once per entry of
+/// `runs` (use [`Faults::default`] for the clean run), and tears down whatever happens.
+///
+/// Returns one report per entry of `runs`, in order; the first carries the deploy and
+/// baseline times.
+///
+/// # Errors
+/// Infrastructure errors, as [`run_fixture`](super::run_fixture); failing edges are in the
+/// reports.
+pub async fn sensitivity_local(
+    fixture: &Fixture,
+    plan: &Plan,
+    runs: &[Faults],
+    options: &RunOptions,
+    observer: &dyn Observer,
+) -> Result<Vec<RunReport>> {
+    let mut backend = LocalBackend::new(LocalConfig::default());
+    let mut phases = PhaseTimes::default();
+    let work = async {
+        deploy_and_baseline(&mut backend, fixture, plan, options, observer, &mut phases).await?;
+        let mut reports = Vec::with_capacity(runs.len());
+        for faults in runs {
+            reports.push(fault_run(&mut backend, fixture, plan, faults, options, observer).await?);
+        }
+        Ok(reports)
+    };
+    let result = interruptible(work, options.handle_ctrl_c).await;
+    let teardown = backend.teardown().await;
+    let mut reports = match (result, teardown) {
+        (Ok(reports), Ok(())) => reports,
+        (Ok(_), Err(source)) => {
+            let action = "tear down".to_owned();
+            return Err(Error::Backend { action, source });
+        }
+        (Err(error), teardown) => {
+            if let Err(source) = teardown {
+                tracing::warn!(error = %source, "teardown after a failed run also failed");
+            }
+            return Err(error);
+        }
+    };
+    if let Some(first) = reports.first_mut() {
+        first.metadata.phases = phases;
+    }
+    Ok(reports)
+}
+
+/// One fault run on a deployed backend: clean state first, then the faults, then the steps.
+async fn fault_run(
+    backend: &mut LocalBackend,
+    fixture: &Fixture,
+    plan: &Plan,
+    faults: &Faults,
+    options: &RunOptions,
+    observer: &dyn Observer,
+) -> Result<RunReport> {
+    let set_faults = |backend: &mut LocalBackend, faults: Faults| {
+        backend
+            .set_faults(faults)
+            .map_err(|source: BackendError| Error::Backend {
+                action: "set the injected faults".to_owned(),
+                source,
+            })
+    };
+    // Reset with a correct data plane: under `late-enforcement` the removal of the previous
+    // run's policies would itself be late.
+    set_faults(backend, Faults::default())?;
+    reset_fixture(backend, fixture).await?;
+    set_faults(backend, faults.clone())?;
+    let options = RunOptions {
+        faults: faults.names(),
+        ..options.clone()
+    };
+    let span = tracing::info_span!("fault_run", faults = ?options.faults);
+    rerun_fixture(backend, fixture, plan, &options, observer)
+        .instrument(span)
+        .await
+}
