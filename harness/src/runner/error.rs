@@ -42,8 +42,6 @@ pub enum Error {
         path.display()
     )]
     NoFixtures { path: PathBuf },
-    #[error("backend {0:?} is not available yet: the Kubernetes backend is not built")]
-    BackendUnavailable(String),
     #[error(
         "NETPOL_BACKEND=kube needs NETPOL_KUBE_CONTEXT: set it to the kubeconfig context to \
          test, so that a test run never picks a cluster by itself"
@@ -112,7 +110,6 @@ impl Error {
                 | Error::Steps { .. }
                 | Error::Input(_)
                 | Error::NoFixtures { .. }
-                | Error::BackendUnavailable(_)
                 | Error::UnknownBackend(_)
                 | Error::Faults(_)
                 | Error::KubeContextMissing
