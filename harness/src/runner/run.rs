@@ -53,21 +53,7 @@ pub async fn run_fixture<B: Backend>(
     }
     let teardown = timed_phase(Phase::Teardown, 0, None, observer, backend.teardown()).await;
     phases.teardown_ms = teardown.1;
-    let steps = match (result, teardown.0) {
-        (Ok(steps), Ok(())) => steps,
-        (Ok(_), Err(source)) => {
-            return Err(Error::Backend {
-                action: "tear down".to_owned(),
-                source,
-            });
-        }
-        (Err(error), teardown) => {
-            if let Err(source) = teardown {
-                tracing::warn!(error = %source, "teardown after a failed run also failed");
-            }
-            return Err(error);
-        }
-    };
+    let steps = with_teardown(result, teardown.0)?;
     Ok(report(
         backend.name(),
         fixture,
@@ -76,6 +62,27 @@ pub async fn run_fixture<B: Backend>(
         phases,
         steps,
     ))
+}
+
+/// Combines a run's result with its teardown's: the run's error wins (a teardown that also
+/// failed is logged); a run that succeeded fails when its teardown did.
+pub(super) fn with_teardown<T>(
+    result: Result<T>,
+    teardown: std::result::Result<(), crate::backend::BackendError>,
+) -> Result<T> {
+    match (result, teardown) {
+        (Ok(value), Ok(())) => Ok(value),
+        (Ok(_), Err(source)) => Err(Error::Backend {
+            action: "tear down".to_owned(),
+            source,
+        }),
+        (Err(error), teardown) => {
+            if let Err(source) = teardown {
+                tracing::warn!(error = %source, "teardown after a failed run also failed");
+            }
+            Err(error)
+        }
+    }
 }
 
 /// Verifies `plan` again on a `backend` that already runs `fixture`'s topology (deployed, its
@@ -93,12 +100,7 @@ pub async fn rerun_fixture<B: Backend>(
     observer: &dyn Observer,
 ) -> Result<RunReport> {
     let started_at = SystemTime::now();
-    let mut steps = Vec::with_capacity(plan.steps.len());
-    for step in &plan.steps {
-        let span = tracing::info_span!("step", step = %step.name);
-        let report = run_step(backend, step, options, observer).instrument(span);
-        steps.push(report.await?);
-    }
+    let steps = run_steps(backend, plan, options, observer).await?;
     let phases = PhaseTimes::default();
     Ok(report(
         backend.name(),
@@ -220,6 +222,16 @@ async fn execute<B: Backend>(
     phases: &mut PhaseTimes,
 ) -> Result<Vec<StepReport>> {
     deploy_and_baseline(backend, fixture, plan, options, observer, phases).await?;
+    run_steps(backend, plan, options, observer).await
+}
+
+/// Runs every planned step in order: its changes, convergence and verification.
+async fn run_steps<B: Backend>(
+    backend: &mut B,
+    plan: &Plan,
+    options: &RunOptions,
+    observer: &dyn Observer,
+) -> Result<Vec<StepReport>> {
     let mut reports = Vec::with_capacity(plan.steps.len());
     for step in &plan.steps {
         let span = tracing::info_span!("step", step = %step.name);

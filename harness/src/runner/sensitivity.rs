@@ -12,7 +12,7 @@ use super::events::Observer;
 use super::fixture::Fixture;
 use super::options::RunOptions;
 use super::plan::Plan;
-use super::run::{deploy_and_baseline, interruptible, rerun_fixture, reset_fixture};
+use super::run::{deploy_and_baseline, interruptible, rerun_fixture, reset_fixture, with_teardown};
 use crate::backend::local::Faults;
 use crate::backend::{Backend, BackendError, LocalBackend, LocalConfig};
 use crate::report::{PhaseTimes, RunReport};
@@ -46,19 +46,7 @@ pub async fn sensitivity_local(
     };
     let result = interruptible(work, options.handle_ctrl_c).await;
     let teardown = backend.teardown().await;
-    let mut reports = match (result, teardown) {
-        (Ok(reports), Ok(())) => reports,
-        (Ok(_), Err(source)) => {
-            let action = "tear down".to_owned();
-            return Err(Error::Backend { action, source });
-        }
-        (Err(error), teardown) => {
-            if let Err(source) = teardown {
-                tracing::warn!(error = %source, "teardown after a failed run also failed");
-            }
-            return Err(error);
-        }
-    };
+    let mut reports = with_teardown(result, teardown)?;
     if let Some(first) = reports.first_mut() {
         first.metadata.phases = phases;
     }
