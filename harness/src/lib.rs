@@ -2,6 +2,7 @@
 //! NetworkPolicies say.
 
 pub mod backend;
+pub mod certify;
 pub mod cli;
 pub mod engine;
 pub mod input;

@@ -1,6 +1,7 @@
 //! Argument definitions (clap derive), shared by every subcommand.
 
-use super::{clean, explain, lint, plan, run, sensitivity, synth};
+use super::{certify, clean, compare, explain, lint, plan, profiles, run, sensitivity, synth};
+use crate::backend::kube::ClusterAccess;
 use crate::engine::model::{NetworkPolicy, Topology};
 use crate::input;
 use clap::{Args, Parser, Subcommand};
@@ -35,10 +36,41 @@ pub enum Command {
     /// Run fixtures once clean and once per injected data-plane fault (local backend), and
     /// show which faults they catch.
     Sensitivity(sensitivity::Args),
+    /// List the certification profiles: named sets of fixtures and probe modes.
+    Profiles(profiles::Args),
+    /// Run certification profiles on a backend and write a report directory (YAML,
+    /// Markdown, JUnit and JSON per fixture).
+    Certify(certify::Args),
+    /// Show which edges changed verdict between two reports (a regression view).
+    Compare(compare::Args),
     /// Remove what runs left behind on a backend (only the harness's own objects).
     Clean(clean::Args),
     /// Write a synthetic cluster (topology and policies) for benchmarks.
     Synth(synth::Args),
+}
+
+/// Which cluster `--backend kube` uses: shared by `run`, `certify` and `clean`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct KubeArgs {
+    /// The kubeconfig context of the cluster for `--backend kube` (default: the
+    /// NETPOL_KUBE_CONTEXT environment variable; never the current context).
+    #[arg(long, value_name = "NAME", conflicts_with = "in_cluster")]
+    pub kube_context: Option<String>,
+    /// For `--backend kube` inside a pod (e.g. the Sonobuoy plugin): use the pod's service
+    /// account instead of a kubeconfig context. Never implied.
+    #[arg(long)]
+    pub in_cluster: bool,
+}
+
+impl KubeArgs {
+    /// The cluster the flags name; `None` leaves it to NETPOL_KUBE_CONTEXT.
+    pub fn access(&self) -> Option<ClusterAccess> {
+        if self.in_cluster {
+            Some(ClusterAccess::InCluster)
+        } else {
+            self.kube_context.clone().map(ClusterAccess::Context)
+        }
+    }
 }
 
 /// The topology and policies every subcommand reads.

@@ -6,6 +6,7 @@
 //!   the pods, Services and NetworkPolicies they left in namespaces they reused. Nothing
 //!   unlabelled is touched.
 
+use super::args::KubeArgs;
 use super::error::{Error, Status};
 use super::run::parse_backend;
 use crate::backend::{BackendError, kube, local};
@@ -17,10 +18,8 @@ pub struct Args {
     /// The backend to clean: `local` (this machine) or `kube` (a cluster).
     #[arg(long, value_name = "NAME", default_value = "local", value_parser = parse_backend)]
     pub backend: BackendKind,
-    /// The kubeconfig context of the cluster for `--backend kube` (default: the
-    /// NETPOL_KUBE_CONTEXT environment variable; never the current context).
-    #[arg(long, value_name = "NAME")]
-    pub kube_context: Option<String>,
+    #[command(flatten)]
+    pub kube: KubeArgs,
 }
 
 /// Cleans the backend and lists what was removed.
@@ -45,7 +44,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<Status, Error> {
                 .build()
                 .map_err(Error::Output)?;
             let cleaned = runtime
-                .block_on(kube::clean_context(args.kube_context.clone()))
+                .block_on(kube::clean_cluster(args.kube.access()))
                 .map_err(|error| failed(error.into()))?;
             for object in &cleaned.deleted {
                 writeln!(out, "deleted {object}")?;

@@ -1,6 +1,6 @@
 //! Errors and exit statuses of the command line.
 
-use crate::{input, report, runner};
+use crate::{certify, input, report, runner};
 
 /// How a command ended when it did not fail; [`Status::code`] is the process exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,16 +38,23 @@ pub enum Error {
     /// `run` could not write a report file.
     #[error(transparent)]
     Report(#[from] report::Error),
+    /// A profile or a report to compare is invalid, the certification report could not be
+    /// written, or the cluster could not be asked what it runs.
+    #[error(transparent)]
+    Certify(#[from] certify::Error),
 }
 
 impl Error {
     /// The process exit code: 2 for bad input or arguments, 1 when the output failed, and
-    /// for `run` errors the runner's code (2 bad input, 3 infrastructure, 130 interrupted).
+    /// for `run` errors the runner's code (2 bad input, 3 infrastructure, 130 interrupted);
+    /// 3 when the cluster could not be asked what it runs.
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Input(_) | Error::Argument(_) | Error::Report(_) => 2,
             Error::Output(_) => 1,
             Error::Run(error) => error.exit_code(),
+            Error::Certify(certify::Error::Cluster { .. }) => runner::EXIT_INFRASTRUCTURE,
+            Error::Certify(_) => runner::EXIT_BAD_INPUT,
         }
     }
 }

@@ -7,6 +7,10 @@
 //!   statuses);
 //! - `sensitivity`: runs fixtures once clean and once per injected data-plane fault on the
 //!   local backend, and tells which faults they catch;
+//! - `profiles`: lists the certification profiles (named sets of fixtures and probe modes);
+//! - `certify`: runs profiles and writes a certification report directory (see
+//!   [`crate::certify`]);
+//! - `compare`: which edges changed verdict between two reports;
 //! - `clean`: removes what runs left behind on a backend;
 //! - `synth`: a synthetic cluster written as input files, to measure `plan` end to end.
 //!
@@ -21,17 +25,20 @@
 //! [`ExitCode`]: std::process::ExitCode
 
 mod args;
+pub mod certify;
 pub mod clean;
+pub mod compare;
 mod error;
 pub mod explain;
 pub mod lint;
 pub mod plan;
+pub mod profiles;
 pub mod run;
 pub mod sensitivity;
 pub mod synth;
 mod table;
 
-pub use args::{Cli, Command, InputArgs};
+pub use args::{Cli, Command, InputArgs, KubeArgs};
 pub use error::{Error, Status};
 
 use std::io::Write;
@@ -48,6 +55,9 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Status, Error> {
         Command::Explain(args) => explain::run(&args, out),
         Command::Lint(args) => lint::run(&args, out),
         Command::Run(args) => run::run(&args, out),
+        Command::Profiles(args) => profiles::run(&args, out),
+        Command::Certify(args) => certify::run(&args, out),
+        Command::Compare(args) => compare::run(&args, out),
         Command::Clean(args) => clean::run(&args, out),
         Command::Synth(args) => synth::run(&args, out),
         Command::Sensitivity(args) => sensitivity::run(&args, out),

@@ -5,14 +5,17 @@
 //! 2 bad input (arguments or fixture files); 3 infrastructure error (the harness could not
 //! test: a pod never became ready, the positive control failed); 130 interrupted.
 
+use super::args::KubeArgs;
 use super::error::{Error, Status};
 use crate::backend::Via;
 use crate::backend::local::Faults;
 use crate::engine::{Engine, lint};
-use crate::report::{json, junit, matrix, progress::Progress};
-use crate::runner::{self, BackendKind, Fixture, Plan, RunOptions, fixture::fixture_dirs};
+use crate::report::{RunReport, json, junit, matrix, progress::Progress};
+use crate::runner::{
+    self, BackendKind, Fixture, Observer, Plan, RunOptions, fixture::fixture_dirs,
+};
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Arguments of `netpol-harness run`.
@@ -23,10 +26,8 @@ pub struct RunArgs {
     /// --kube-context).
     #[arg(long, value_name = "NAME", default_value = "local", value_parser = parse_backend)]
     pub backend: BackendKind,
-    /// The kubeconfig context of the cluster for `--backend kube` (default: the
-    /// NETPOL_KUBE_CONTEXT environment variable; never the current context).
-    #[arg(long, value_name = "NAME")]
-    pub kube_context: Option<String>,
+    #[command(flatten)]
+    pub kube: KubeArgs,
     /// A fixture directory (topology.yaml, policies/, optional intent.yaml and steps.yaml),
     /// or a directory of fixture directories.
     #[arg(long, value_name = "DIR")]
@@ -72,7 +73,7 @@ pub(super) fn parse_backend(name: &str) -> Result<BackendKind, String> {
     name.parse().map_err(|e: runner::Error| e.to_string())
 }
 
-fn parse_via(name: &str) -> Result<Via, String> {
+pub(super) fn parse_via(name: &str) -> Result<Via, String> {
     name.parse()
 }
 
@@ -90,12 +91,70 @@ impl RunArgs {
 
     fn options(&self) -> RunOptions {
         RunOptions {
-            probe_timeout: Duration::from_millis(self.timeout),
-            converge_timeout: Duration::from_secs(self.converge_timeout),
             faults: self.faults.clone(),
-            ..RunOptions::default()
+            ..timing(self.timeout, self.converge_timeout)
         }
     }
+}
+
+/// The run options of `--timeout MS` and `--converge-timeout S`, otherwise the defaults.
+pub(super) fn timing(timeout_ms: u64, converge_timeout_s: u64) -> RunOptions {
+    RunOptions {
+        probe_timeout: Duration::from_millis(timeout_ms),
+        converge_timeout: Duration::from_secs(converge_timeout_s),
+        ..RunOptions::default()
+    }
+}
+
+/// Loads the fixture in `dir` (or every fixture under it) and plans each, every edge once per
+/// mode of `modes`.
+///
+/// # Errors
+/// The first fixture that cannot be loaded or planned (bad input).
+pub(super) fn plan_fixtures(dir: &Path, modes: &[Via]) -> Result<Vec<(Fixture, Plan)>, Error> {
+    let mut planned = Vec::new();
+    for dir in fixture_dirs(dir)? {
+        let fixture = Fixture::load(&dir)?;
+        let plan = Plan::with_modes(&fixture, modes)?;
+        planned.push((fixture, plan));
+    }
+    Ok(planned)
+}
+
+/// Writes the lint findings of every fixture's intent to `out`, as warnings: facts about the
+/// policies, not conformance failures.
+pub(super) fn write_lint_warnings(
+    planned: &[(Fixture, Plan)],
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    for (fixture, _) in planned {
+        let engine = Engine::new(&fixture.topology, &fixture.policies);
+        for finding in lint(&engine, &fixture.intent) {
+            writeln!(out, "warning: {}: {finding}", fixture.name)?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs the planned fixtures on `backend` (for `kube`, the cluster `kube` names), one fresh
+/// backend each, in order: the reports of the fixtures that ran and the error that stopped
+/// the run, if any.
+pub(super) async fn run_planned(
+    backend: BackendKind,
+    kube: &KubeArgs,
+    planned: &[(Fixture, Plan)],
+    options: &RunOptions,
+    observer: &dyn Observer,
+) -> (Vec<RunReport>, Option<runner::Error>) {
+    match backend {
+        BackendKind::Kube => runner::run_on_kube(kube.access(), planned, options, observer).await,
+        kind => runner::run_on(kind, planned, options, observer).await,
+    }
+}
+
+/// Whether to color the truth tables: stdout is a terminal and NO_COLOR is unset.
+pub(super) fn color() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }
 
 /// Runs `run` on a new Tokio runtime; see [`run_command`].
@@ -119,27 +178,13 @@ pub fn run(args: &RunArgs, out: &mut dyn Write) -> Result<Status, Error> {
 /// the reports of the fixtures that completed; [`Error::Report`] when a report file cannot be
 /// written; [`Error::Output`] when `out` fails.
 pub async fn run_command(args: &RunArgs, out: &mut dyn Write) -> Result<Status, Error> {
-    let mut planned = Vec::new();
-    for dir in fixture_dirs(&args.fixtures)? {
-        let fixture = Fixture::load(&dir)?;
-        let plan = Plan::with_modes(&fixture, &args.modes())?;
-        planned.push((fixture, plan));
-    }
-    for (fixture, _) in &planned {
-        let engine = Engine::new(&fixture.topology, &fixture.policies);
-        for finding in lint(&engine, &fixture.intent) {
-            writeln!(out, "warning: {}: {finding}", fixture.name)?;
-        }
-    }
+    let planned = plan_fixtures(&args.fixtures, &args.modes())?;
+    write_lint_warnings(&planned, out)?;
     let progress = Progress::new();
     let options = args.options();
-    let (reports, error) = match args.backend {
-        BackendKind::Kube => {
-            runner::run_on_kube(args.kube_context.clone(), &planned, &options, &progress).await
-        }
-        kind => runner::run_on(kind, &planned, &options, &progress).await,
-    };
-    let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let (reports, error) =
+        run_planned(args.backend, &args.kube, &planned, &options, &progress).await;
+    let color = color();
     for report in &reports {
         writeln!(out, "{}", matrix::render_report(report, color))?;
     }
@@ -212,7 +257,7 @@ mod tests {
             "--fixtures",
             "x",
         ]);
-        assert_eq!(args.kube_context.as_deref(), Some("kind-netpol"));
+        assert_eq!(args.kube.kube_context.as_deref(), Some("kind-netpol"));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use super::options::RunOptions;
 use super::plan::Plan;
 use super::run::run_fixture;
 use super::steps::ActionKind;
-use crate::backend::kube::KubeExec;
+use crate::backend::kube::{ClusterAccess, KubeExec};
 use crate::backend::local::Faults;
 use crate::backend::{Backend, BackendError, KubeBackend, LocalBackend, LocalConfig};
 use crate::engine::NetworkPolicy;
@@ -22,7 +22,7 @@ pub enum BackendKind {
     /// Network namespaces and nftables on this machine (needs root).
     Local,
     /// A Kubernetes cluster: the kubeconfig context named by `--kube-context` or
-    /// `NETPOL_KUBE_CONTEXT`.
+    /// `NETPOL_KUBE_CONTEXT`, or the pod's own service account with `--in-cluster`.
     Kube,
 }
 
@@ -105,10 +105,10 @@ fn faults_need_local() -> Error {
     )
 }
 
-/// Runs every planned fixture on the Kubernetes cluster of context `context` (else
-/// `NETPOL_KUBE_CONTEXT`), one fresh backend (and run id) each, in order.
+/// Runs every planned fixture on the Kubernetes cluster `access` names (`None`: the context
+/// `NETPOL_KUBE_CONTEXT` names), one fresh backend (and run id) each, in order.
 pub async fn run_on_kube(
-    context: Option<String>,
+    access: Option<ClusterAccess>,
     fixtures: &[(Fixture, Plan)],
     options: &RunOptions,
     observer: &dyn Observer,
@@ -117,7 +117,7 @@ pub async fn run_on_kube(
         return (Vec::new(), Some(faults_need_local()));
     }
     let policies = every_policy(fixtures.iter().map(|(fixture, _)| fixture));
-    let make = async || KubeBackend::<KubeExec>::from_env(context.clone(), &policies).await;
+    let make = async || KubeBackend::<KubeExec>::open(access.clone(), &policies).await;
     run_fixtures(make, fixtures, options, observer).await
 }
 

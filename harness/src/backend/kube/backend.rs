@@ -1,6 +1,6 @@
 //! [`KubeBackend`]: the [`Backend`] that runs probe pods on a Kubernetes cluster.
 
-use super::config::{KubeConfig, connect};
+use super::config::{ClusterAccess, KubeConfig, connect_to};
 use super::error::{ExecError, KubeError, Result};
 use super::exec::{ExecTransport, KubeExec, run_batch};
 use super::manifests::{self, PodSettings};
@@ -77,12 +77,12 @@ pub struct KubeBackend<E: ExecTransport = KubeExec> {
 }
 
 impl KubeBackend<KubeExec> {
-    /// Connects to `config.context`; changes nothing in the cluster.
+    /// Connects to `config.access`; changes nothing in the cluster.
     ///
     /// # Errors
-    /// [`KubeError::Kubeconfig`] or [`KubeError::Client`].
+    /// [`KubeError::Kubeconfig`], [`KubeError::InCluster`] or [`KubeError::Client`].
     pub async fn connect(config: KubeConfig) -> Result<Self> {
-        let client = connect(&config.context).await?;
+        let client = connect_to(&config.access).await?;
         Ok(KubeBackend::with_client(
             client.clone(),
             KubeExec::new(client),
@@ -102,7 +102,19 @@ impl KubeBackend<KubeExec> {
         flag: Option<String>,
         policies: &[NetworkPolicy],
     ) -> Result<Self, BackendError> {
-        let mut config = KubeConfig::from_env(flag)?;
+        KubeBackend::open(flag.map(ClusterAccess::Context), policies).await
+    }
+
+    /// As [`from_env`](Self::from_env), with the cluster given as `access` (`--kube-context`
+    /// or `--in-cluster`; `None`: `NETPOL_KUBE_CONTEXT`).
+    ///
+    /// # Errors
+    /// As [`from_env`](Self::from_env).
+    pub async fn open(
+        access: Option<ClusterAccess>,
+        policies: &[NetworkPolicy],
+    ) -> Result<Self, BackendError> {
+        let mut config = KubeConfig::from_access(access)?;
         config.exact_namespaces = super::names::namespaces_named_by(policies);
         Ok(KubeBackend::connect(config).await?)
     }

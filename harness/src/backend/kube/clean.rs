@@ -22,9 +22,18 @@ pub struct Cleaned {
 /// [`KubeError::NoContext`], the connection errors of [`connect`](super::connect), or those
 /// of [`clean`].
 pub async fn clean_context(flag: Option<String>) -> Result<Cleaned> {
-    let context =
-        super::config::resolve_context(flag, std::env::var(super::config::CONTEXT_ENV).ok())?;
-    let client = super::connect(&context).await?;
+    clean_cluster(flag.map(super::ClusterAccess::Context)).await
+}
+
+/// As [`clean_context`], with the cluster given as `access` (`--kube-context` or
+/// `--in-cluster`; `None`: `NETPOL_KUBE_CONTEXT`).
+///
+/// # Errors
+/// As [`clean_context`].
+pub async fn clean_cluster(access: Option<super::ClusterAccess>) -> Result<Cleaned> {
+    let access =
+        super::config::resolve_access(access, std::env::var(super::config::CONTEXT_ENV).ok())?;
+    let client = super::connect_to(&access).await?;
     clean(&client).await
 }
 

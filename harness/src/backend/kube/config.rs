@@ -2,6 +2,7 @@
 
 use super::error::{KubeError, Result};
 use std::collections::BTreeSet;
+use std::fmt;
 use std::time::Duration;
 
 /// The environment variable naming the kube context, read when `--kube-context` is absent.
@@ -27,11 +28,33 @@ pub const DNS_IMAGE: &str = "registry.k8s.io/coredns/coredns:v1.12.0";
 /// unless the pod already serves HTTP. Nothing probes it.
 pub const DEFAULT_CANARY_PORT: u16 = 9999;
 
+/// How the harness reaches the cluster. There is no default: a harness that creates and
+/// deletes objects must be told which cluster it works on (see [`resolve_access`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClusterAccess {
+    /// A context of the kubeconfig (`KUBECONFIG` or `~/.kube/config`): `--kube-context` or
+    /// `NETPOL_KUBE_CONTEXT`.
+    Context(String),
+    /// The service account of the pod the harness runs in (`--in-cluster`), e.g. as a
+    /// Sonobuoy plugin: the API server from `KUBERNETES_SERVICE_HOST`, the token and CA from
+    /// `/var/run/secrets/kubernetes.io/serviceaccount`.
+    InCluster,
+}
+
+impl fmt::Display for ClusterAccess {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClusterAccess::Context(context) => write!(f, "context {context:?}"),
+            ClusterAccess::InCluster => f.write_str("the in-cluster service account"),
+        }
+    }
+}
+
 /// Settings of a [`KubeBackend`](super::KubeBackend).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KubeConfig {
-    /// The kubeconfig context to use; there is no default (see [`resolve_context`]).
-    pub context: String,
+    /// The cluster to use; there is no default (see [`resolve_access`]).
+    pub access: ClusterAccess,
     /// The probe image (default [`DEFAULT_IMAGE`]).
     pub image: String,
     /// Identifies this run: label value and namespace suffix. Lowercase alphanumerics.
@@ -52,10 +75,16 @@ pub struct KubeConfig {
 }
 
 impl KubeConfig {
-    /// A configuration for `context` with a fresh run id and the defaults.
+    /// A configuration for kubeconfig context `context` with a fresh run id and the
+    /// defaults.
     pub fn new(context: impl Into<String>) -> Self {
+        KubeConfig::with_access(ClusterAccess::Context(context.into()))
+    }
+
+    /// A configuration for `access` with a fresh run id and the defaults.
+    pub fn with_access(access: ClusterAccess) -> Self {
         KubeConfig {
-            context: context.into(),
+            access,
             image: DEFAULT_IMAGE.to_owned(),
             run_id: new_run_id(),
             exact_namespaces: BTreeSet::new(),
@@ -72,8 +101,17 @@ impl KubeConfig {
     /// # Errors
     /// [`KubeError::NoContext`] when neither names a context.
     pub fn from_env(flag: Option<String>) -> Result<Self> {
-        let context = resolve_context(flag, std::env::var(CONTEXT_ENV).ok())?;
-        let mut config = KubeConfig::new(context);
+        KubeConfig::from_access(flag.map(ClusterAccess::Context))
+    }
+
+    /// A configuration for `access` as [`resolve_access`] completes it from the environment
+    /// ([`CONTEXT_ENV`]), with the image from [`IMAGE_ENV`].
+    ///
+    /// # Errors
+    /// [`KubeError::NoContext`] when `access` is `None` and the environment names no context.
+    pub fn from_access(access: Option<ClusterAccess>) -> Result<Self> {
+        let access = resolve_access(access, std::env::var(CONTEXT_ENV).ok())?;
+        let mut config = KubeConfig::with_access(access);
         if let Some(image) = std::env::var(IMAGE_ENV).ok().filter(|i| !i.is_empty()) {
             config.image = image;
         }
@@ -90,6 +128,41 @@ pub fn resolve_context(flag: Option<String>, env: Option<String>) -> Result<Stri
     flag.filter(|c| !c.is_empty())
         .or(env.filter(|c| !c.is_empty()))
         .ok_or(KubeError::NoContext)
+}
+
+/// The cluster to use: `access` as the command line gives it (`--kube-context` or
+/// `--in-cluster`), else the context `env` names (`NETPOL_KUBE_CONTEXT`). Never the
+/// kubeconfig's current context, and the in-cluster service account only when asked for.
+///
+/// # Errors
+/// [`KubeError::NoContext`] when neither names a cluster (an empty context counts as none).
+pub fn resolve_access(access: Option<ClusterAccess>, env: Option<String>) -> Result<ClusterAccess> {
+    match access {
+        Some(ClusterAccess::InCluster) => Ok(ClusterAccess::InCluster),
+        Some(ClusterAccess::Context(flag)) => {
+            resolve_context(Some(flag), env).map(ClusterAccess::Context)
+        }
+        None => resolve_context(None, env).map(ClusterAccess::Context),
+    }
+}
+
+/// Connects to the cluster `access` names.
+///
+/// # Errors
+/// As [`connect`] for a context; [`KubeError::InCluster`] when the in-cluster configuration
+/// cannot be loaded (not in a pod, no service account token), [`KubeError::Client`] when no
+/// client can be built from it.
+pub async fn connect_to(access: &ClusterAccess) -> Result<kube::Client> {
+    match access {
+        ClusterAccess::Context(context) => connect(context).await,
+        ClusterAccess::InCluster => {
+            let config = kube::Config::incluster().map_err(KubeError::InCluster)?;
+            kube::Client::try_from(config).map_err(|source| KubeError::Client {
+                context: "in-cluster".to_owned(),
+                source,
+            })
+        }
+    }
 }
 
 /// Connects to the named context of the kubeconfig (`KUBECONFIG` or `~/.kube/config`).
@@ -166,6 +239,36 @@ mod tests {
             assert!(message.contains("--kube-context"), "{message}");
             assert!(message.contains(CONTEXT_ENV), "{message}");
         }
+    }
+
+    #[test]
+    fn the_in_cluster_service_account_is_used_only_when_asked_for() {
+        let env = Some("kind-b".to_owned());
+        let asked = resolve_access(Some(ClusterAccess::InCluster), env.clone()).unwrap();
+        assert_eq!(asked, ClusterAccess::InCluster);
+        let not_asked = resolve_access(None, env).unwrap();
+        assert_eq!(not_asked, ClusterAccess::Context("kind-b".into()));
+        let error = resolve_access(None, None).unwrap_err();
+        assert!(matches!(error, KubeError::NoContext), "{error}");
+        assert!(error.to_string().contains("--in-cluster"), "{error}");
+    }
+
+    #[test]
+    fn an_empty_context_flag_falls_back_to_the_environment() {
+        let access = ClusterAccess::Context(String::new());
+        let resolved = resolve_access(Some(access), Some("kind-env".into())).unwrap();
+        assert_eq!(resolved, ClusterAccess::Context("kind-env".into()));
+    }
+
+    #[tokio::test]
+    async fn in_cluster_access_outside_a_pod_says_how_to_name_a_context_instead() {
+        // Inside a pod (a cluster job running the tests) the configuration would load.
+        if std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() {
+            return;
+        }
+        let error = connect_to(&ClusterAccess::InCluster).await.unwrap_err();
+        assert!(matches!(error, KubeError::InCluster(_)), "{error:?}");
+        assert!(error.to_string().contains("--kube-context"), "{error}");
     }
 
     #[tokio::test]

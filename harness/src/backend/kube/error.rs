@@ -10,10 +10,17 @@ use std::time::Duration;
 pub enum KubeError {
     /// No context was named: the backend never falls back to the kubeconfig's current context.
     #[error(
-        "no Kubernetes context named: pass --kube-context NAME or set NETPOL_KUBE_CONTEXT \
-         (the harness creates and deletes objects, so it never guesses the cluster)"
+        "no Kubernetes context named: pass --kube-context NAME or set NETPOL_KUBE_CONTEXT, \
+         or --in-cluster when running in a pod (the harness creates and deletes objects, so \
+         it never guesses the cluster)"
     )]
     NoContext,
+    /// `--in-cluster` was given, but the process does not run in a pod with a service account.
+    #[error(
+        "failed to load the in-cluster configuration (--in-cluster): run inside a pod with a \
+         service account token, or name a kubeconfig context with --kube-context instead"
+    )]
+    InCluster(#[source] kube::config::InClusterError),
     /// The kubeconfig could not be read or does not have the context.
     #[error(
         "failed to load context {context:?} from the kubeconfig: check `kubectl config get-contexts`"

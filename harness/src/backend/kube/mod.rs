@@ -1,7 +1,8 @@
 //! The Kubernetes backend: probe pods on a real cluster, policies enforced by its CNI.
 //!
 //! - **Which cluster**: only the kubeconfig context named by `--kube-context` or
-//!   `NETPOL_KUBE_CONTEXT` ([`config::resolve_context`]); never the current context.
+//!   `NETPOL_KUBE_CONTEXT`, or the pod's own service account when `--in-cluster` is given
+//!   ([`config::resolve_access`]); never the current context.
 //! - **Names** ([`names`]): each run has a run id. Topology namespaces get the suffix
 //!   `-<run id>` unless they are *exact*: namespaces of provided pods (`kube-system`) and
 //!   those listed in [`KubeConfig::exact_namespaces`] (typically the ones the policies select
@@ -51,7 +52,7 @@ pub mod wait;
 mod tests;
 
 pub use backend::{ClusterPod, KubeBackend};
-pub use clean::{Cleaned, clean, clean_context};
-pub use config::{KubeConfig, connect, resolve_context};
+pub use clean::{Cleaned, clean, clean_cluster, clean_context};
+pub use config::{ClusterAccess, KubeConfig, connect, connect_to, resolve_access, resolve_context};
 pub use error::{ExecError, KubeError};
 pub use exec::{ExecTransport, KubeExec};
