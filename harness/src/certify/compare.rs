@@ -389,3 +389,191 @@ fn detail(change: &EdgeChange) -> String {
         (None, None) => String::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{Convergence, Expected, Metadata, PhaseTimes, StepReport};
+    use netpol_probes::spec::Protocol;
+    use netpol_probes::wire::Outcome;
+
+    /// An edge `a/x -> b/<dst>:80/TCP` expected `expected`, seen `observed`, in mode `via`.
+    fn edge(dst: &str, via: &str, expected: Expected, observed: Outcome) -> EdgeReport {
+        EdgeReport {
+            name: format!("f::policies::a/x->b/{dst}:80/TCP::{expected}"),
+            src: "a/x".into(),
+            dst: format!("b/{dst}"),
+            port: 80,
+            protocol: Protocol::Tcp,
+            expected,
+            via: via.into(),
+            dialled: String::new(),
+            observed,
+            latency_ms: 1.0,
+            detail: String::new(),
+            explanation: "because".into(),
+            passed: crate::report::passes(expected, observed),
+        }
+    }
+
+    fn run(hash: &str, edges: Vec<EdgeReport>) -> RunReport {
+        RunReport {
+            metadata: Metadata {
+                fixture: "f".into(),
+                backend: "local".into(),
+                harness_version: "0".into(),
+                topology_hash: hash.into(),
+                started_at: String::new(),
+                finished_at: String::new(),
+                probe_timeout_ms: 1,
+                converge_timeout_ms: 1,
+                faults: vec![],
+                pods: 2,
+                phases: PhaseTimes::default(),
+            },
+            steps: vec![StepReport {
+                name: "policies".into(),
+                description: None,
+                convergence: Convergence {
+                    converged: true,
+                    time_ms: Some(1.0),
+                    resolution_ms: Some(1.0),
+                    rounds: 2,
+                    elapsed_ms: 2.0,
+                },
+                edges,
+            }],
+        }
+    }
+
+    fn loaded(profile: Option<&str>, run: RunReport) -> LoadedReport {
+        LoadedReport {
+            path: PathBuf::from("r"),
+            title: "t".into(),
+            runs: vec![(profile.map(str::to_owned), run)],
+        }
+    }
+
+    use Expected::{Allow, Deny};
+    use Outcome::{Connected, Timeout};
+
+    #[test]
+    fn each_kind_of_change_is_found_and_unchanged_edges_are_counted() {
+        let old = loaded(
+            Some("p"),
+            run(
+                "h",
+                vec![
+                    edge("regressed", "pod", Deny, Timeout),
+                    edge("fixed", "pod", Allow, Timeout),
+                    edge("still-failing", "pod", Allow, Timeout),
+                    edge("still-passing", "pod", Allow, Connected),
+                    edge("removed", "pod", Allow, Connected),
+                ],
+            ),
+        );
+        let new = loaded(
+            Some("p"),
+            run(
+                "h",
+                vec![
+                    edge("regressed", "pod", Deny, Connected),
+                    edge("fixed", "pod", Allow, Connected),
+                    edge("still-failing", "pod", Allow, Timeout),
+                    edge("still-passing", "pod", Allow, Connected),
+                    edge("added", "service", Allow, Connected),
+                ],
+            ),
+        );
+        let comparison = compare(&old, &new);
+        let found: Vec<(Change, &str)> = comparison
+            .groups
+            .iter()
+            .flat_map(|(_, changes)| changes)
+            .map(|c| (c.change, c.edge.as_str()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (Change::Regressed, "a/x->b/regressed:80/TCP"),
+                (Change::Fixed, "a/x->b/fixed:80/TCP"),
+                (Change::Removed, "a/x->b/removed:80/TCP"),
+                (Change::Added, "a/x->b/added:80/TCP"),
+            ]
+        );
+        let steps: Vec<String> = comparison
+            .groups
+            .iter()
+            .map(|(g, _)| g.to_string())
+            .collect();
+        assert_eq!(
+            steps,
+            [
+                "profile p, fixture f, step policies",
+                "profile p, fixture f, step policies@service"
+            ]
+        );
+        assert_eq!(
+            (comparison.unchanged_passing, comparison.unchanged_failing),
+            (1, 1)
+        );
+        assert!(comparison.has_regressions());
+        let text = render(&old, &new, &comparison);
+        assert!(
+            text.contains(
+                "pass → fail  a/x->b/regressed:80/TCP  (expected deny: OLD timeout, NEW connected)"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("REGRESSIONS: 1 regressed (pass → fail), 1 fixed"),
+            "{text}"
+        );
+        assert!(
+            text.contains("2 unchanged (1 passing, 1 failing)"),
+            "{text}"
+        );
+        assert!(comparison.inputs_differ.is_empty());
+    }
+
+    #[test]
+    fn an_edge_whose_expectation_changed_is_the_same_edge_and_the_changed_inputs_are_noted() {
+        let old = loaded(None, run("h1", vec![edge("d", "pod", Allow, Connected)]));
+        let new = loaded(None, run("h2", vec![edge("d", "pod", Deny, Connected)]));
+        let comparison = compare(&old, &new);
+        assert_eq!(comparison.count(Change::Regressed), 1);
+        assert_eq!(comparison.count(Change::Added), 0);
+        assert_eq!(comparison.inputs_differ, ["f: h1 → h2"]);
+        let text = render(&old, &new, &comparison);
+        assert!(text.contains("expected allow → deny"), "{text}");
+        assert!(text.contains("note: the fixture's inputs differ"), "{text}");
+    }
+
+    #[test]
+    fn profiles_are_ignored_when_one_report_has_none() {
+        let old = loaded(None, run("h", vec![edge("d", "pod", Allow, Connected)]));
+        let new = loaded(Some("p"), run("h", vec![edge("d", "pod", Allow, Timeout)]));
+        let comparison = compare(&old, &new);
+        assert_eq!(comparison.count(Change::Regressed), 1);
+        assert_eq!(comparison.groups[0].0.profile, None);
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_report_is_bad_input_naming_it() {
+        let dir = std::env::temp_dir().join(format!("nph-compare-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let json = dir.join("run.json");
+        std::fs::write(&json, "{\"not\": \"a report\"}").unwrap();
+        let error = load(&json).unwrap_err();
+        assert!(error.is_bad_input());
+        assert!(
+            error
+                .to_string()
+                .contains("run.json: not a JSON run report"),
+            "{error}"
+        );
+        let missing = load(&dir).unwrap_err();
+        assert!(missing.to_string().contains("report.yaml"), "{missing}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -118,7 +118,8 @@ impl ConvergenceStats {
         for step in reports.into_iter().flat_map(|r| &r.steps) {
             steps += 1;
             if let (true, Some(ms)) = (step.convergence.converged, step.convergence.time_ms) {
-                times.push(ms);
+                // A tenth of a millisecond: the figures' resolution is a round, far coarser.
+                times.push((ms * 10.0).round() / 10.0);
             }
         }
         times.sort_by(f64::total_cmp);
