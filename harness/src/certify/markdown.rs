@@ -2,9 +2,7 @@
 //! table of the profiles, and every failing edge with what was expected, what the probe saw,
 //! and why the policies allow or deny it.
 
-use super::report::{
-    CertificationReport, ConvergenceStats, FixtureOutcome, ProfileRun, TrialCounts, Verdict,
-};
+use super::report::{CertificationReport, ConvergenceStats, ProfileRun, TrialCounts, Verdict};
 use crate::report::message::failure_message;
 use std::fmt::Write;
 
@@ -143,12 +141,7 @@ fn profiles_table(text: &mut String, report: &CertificationReport) {
 
 fn failing_edges(text: &mut String, run: &ProfileRun<'_>) {
     let failing: Vec<_> = run
-        .fixtures
-        .iter()
-        .filter_map(|f| match &f.outcome {
-            FixtureOutcome::Ran(report) => Some(report),
-            FixtureOutcome::Skipped(_) => None,
-        })
+        .reports()
         .flat_map(|report| report.edges())
         .filter(|edge| !edge.passed)
         .collect();

@@ -40,7 +40,7 @@ pub fn write_dir(
             if let Some(parent) = junit_path.parent() {
                 create_dir(parent)?;
             }
-            let reports = std::slice::from_ref(result);
+            let reports = std::slice::from_ref(result.as_ref());
             junit::write_junit(&junit_path, reports)?;
             json::write_json(&json_path, reports)?;
             written.extend([junit_path, json_path]);

@@ -195,8 +195,9 @@ pub struct FixtureReport {
 /// What happened to one planned fixture.
 #[derive(Debug, Clone)]
 pub enum FixtureOutcome {
-    /// The fixture ran (whether or not its edges passed).
-    Ran(RunReport),
+    /// The fixture ran (whether or not its edges passed). Boxed: a report is much larger
+    /// than a reason.
+    Ran(Box<RunReport>),
     /// The fixture did not run, for this reason.
     Skipped(String),
 }
@@ -223,7 +224,7 @@ impl ProfileRun<'_> {
     /// The reports of the fixtures that ran.
     pub fn reports(&self) -> impl Iterator<Item = &RunReport> {
         self.fixtures.iter().filter_map(|f| match &f.outcome {
-            FixtureOutcome::Ran(report) => Some(report),
+            FixtureOutcome::Ran(report) => Some(report.as_ref()),
             FixtureOutcome::Skipped(_) => None,
         })
     }

@@ -158,7 +158,7 @@ pub async fn certify_with(
                     let outcome = match &p.skipped {
                         Some(reason) => FixtureOutcome::Skipped(reason.clone()),
                         None => match reports.next() {
-                            Some(report) => FixtureOutcome::Ran(report),
+                            Some(report) => FixtureOutcome::Ran(Box::new(report)),
                             None => FixtureOutcome::Skipped(not_run.clone().unwrap_or_default()),
                         },
                     };
