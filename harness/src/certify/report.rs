@@ -376,6 +376,114 @@ fn fixture_report(profile: &str, fixture: &FixtureRun) -> FixtureReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::certify::profile;
+    use std::path::PathBuf;
+
+    fn profiles_dir() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../profiles")
+    }
+
+    /// The shipped `name` profile with every fixture skipped for `reason`.
+    fn skipped_run(profile: &Profile, reason: &str) -> Vec<FixtureRun> {
+        let fixture_dirs = profile.fixture_dirs.iter().zip(&profile.fixtures);
+        fixture_dirs
+            .map(|(dir, path)| {
+                let fixture = crate::runner::Fixture::load(dir).unwrap();
+                FixtureRun {
+                    path: path.clone(),
+                    name: fixture.name.clone(),
+                    source_hash: fixture.source_hash.clone(),
+                    plan: Plan::with_modes(&fixture, &profile.modes).unwrap(),
+                    outcome: FixtureOutcome::Skipped(reason.to_owned()),
+                }
+            })
+            .collect()
+    }
+
+    fn facts(error: Option<&str>, faults: &[&str]) -> RunFacts {
+        RunFacts {
+            implementation: Implementation {
+                cni: "calico".into(),
+                cni_version: "v3.32.1".into(),
+                source: "detected".into(),
+                kubernetes_version: Some("v1.33.1".into()),
+            },
+            backend: "kube".into(),
+            started_at: "2026-12-03T15:23:13.000Z".into(),
+            finished_at: "2026-12-03T15:24:13.000Z".into(),
+            probe_timeout_ms: 2000,
+            converge_timeout_ms: 30_000,
+            faults: faults.iter().map(|f| (*f).to_owned()).collect(),
+            error: error.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn skipped_fixtures_count_every_planned_trial_as_skipped_and_an_error_makes_it_incomplete() {
+        let semantics = profile::load(&profiles_dir(), "semantics").unwrap();
+        let fixtures = skipped_run(&semantics, "requires pinned-pod-ips");
+        let planned: usize = fixtures.iter().map(|f| f.plan.edges().count()).sum();
+        let runs = [ProfileRun {
+            profile: &semantics,
+            fixtures,
+        }];
+        let report =
+            CertificationReport::new(facts(Some("pod x did not become ready"), &[]), &runs);
+        assert_eq!(
+            report.counts,
+            TrialCounts {
+                passed: 0,
+                failed: 0,
+                skipped: planned
+            }
+        );
+        assert_eq!(report.result, Verdict::Incomplete);
+        assert_eq!(report.profiles[0].fixtures[0].json, None);
+        assert_eq!(report.convergence.steps, 0);
+        let markdown = crate::certify::markdown::render(&report, &runs);
+        assert!(
+            markdown.contains("skipped: requires pinned-pod-ips"),
+            "{markdown}"
+        );
+        assert!(
+            markdown.contains("pod x did not become ready"),
+            "{markdown}"
+        );
+        assert!(markdown.contains("| `semantics` | skipped |"), "{markdown}");
+    }
+
+    #[test]
+    fn a_report_with_faults_is_not_a_certification_and_survives_a_yaml_round_trip() {
+        let seed = profile::load(&profiles_dir(), "meeting-app").unwrap();
+        let runs = [ProfileRun {
+            fixtures: skipped_run(&seed, "not run"),
+            profile: &seed,
+        }];
+        let report = CertificationReport::new(facts(None, &["no-egress"]), &runs);
+        assert!(!report.certification);
+        assert_eq!(report.note.as_deref(), Some(NOT_A_CERTIFICATION));
+        assert_eq!(report.probe_modes, ["pod", "service", "dns"]);
+        let yaml = report.to_yaml().unwrap();
+        let back: CertificationReport = serde_saphyr::from_str(&yaml).unwrap();
+        assert_eq!(back, report);
+        let markdown = crate::certify::markdown::render(&report, &runs);
+        assert!(markdown.contains("NOT A CERTIFICATION"), "{markdown}");
+    }
+
+    #[test]
+    fn digests_depend_on_the_fixtures_and_their_order_only() {
+        let seed = profile::load(&profiles_dir(), "meeting-app").unwrap();
+        let semantics = profile::load(&profiles_dir(), "semantics").unwrap();
+        let digest = |profile: &Profile, reason: &str| {
+            ProfileRun {
+                profile,
+                fixtures: skipped_run(profile, reason),
+            }
+            .digest()
+        };
+        assert_eq!(digest(&seed, "a"), digest(&seed, "b"));
+        assert_ne!(digest(&seed, "a"), digest(&semantics, "a"));
+    }
 
     #[test]
     fn median_p90_and_max_follow_their_definitions() {
