@@ -1449,3 +1449,121 @@ async fn a_namespace_still_terminating_from_a_previous_run_is_awaited_then_creat
             .contains(&"/api/v1/namespaces/ingress-nginx".to_owned())
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// RBAC
+
+/// The RBAC verbs a recorded request needs: `(API group, resource[/subresource], verb)`.
+fn rbac_needs(request: &Recorded) -> Vec<(String, String, String)> {
+    let group = if request.path.starts_with("/api/v1/") {
+        ""
+    } else {
+        "networking.k8s.io"
+    };
+    let (resource, _, name, sub) = route(&request.path);
+    let resource = match sub {
+        Some(sub) => format!("{resource}/{sub}"),
+        None => resource,
+    };
+    let verbs: &[&str] = match (request.method.as_str(), name) {
+        // A WebSocket exec is a GET authorized as `create` since Kubernetes 1.31.
+        ("GET", Some(_)) if resource.ends_with("/exec") => &["get", "create"],
+        ("GET", Some(_)) => &["get"],
+        ("GET", None) if request.param("watch") == Some("true") => &["watch"],
+        ("GET", None) => &["list"],
+        // Server-side apply creates the object when it does not exist.
+        ("PATCH", _) if request.is_apply() => &["patch", "create"],
+        ("PATCH", _) => &["patch"],
+        ("POST", _) => &["create"],
+        ("DELETE", _) => &["delete"],
+        (method, _) => panic!("unexpected {method} {}", request.path),
+    };
+    verbs
+        .iter()
+        .map(|verb| (group.to_owned(), resource.clone(), (*verb).to_owned()))
+        .collect()
+}
+
+/// Every request of a run's life on the fake API server: a deploy into a reused namespace,
+/// policies applied and replaced, labels changed, a probe exec, teardown and clean; and a
+/// deploy whose pod never becomes ready (its events are read).
+async fn every_kind_of_request() -> Vec<Recorded> {
+    let api = FakeApi::new(cluster_with_ingress_nginx());
+    let client = api.client();
+    let exec = KubeExec::new(client.clone());
+    let mut backend = KubeBackend::with_client(client.clone(), exec, config());
+    backend.deploy(&topology()).await.unwrap();
+    backend.apply_policies(&[frontend_policy()]).await.unwrap();
+    let labels_now = labels(&[("tier", "web")]);
+    backend.set_pod_labels(FRONTEND, labels_now).await.unwrap();
+    let team = labels(&[("team", "other")]);
+    backend
+        .set_namespace_labels("ingress-nginx", team)
+        .await
+        .unwrap();
+    let ip = backend.address(POSTGRES);
+    let targets = [target("1", ip, "meeting-app/postgres")];
+    let refused = backend.probe(FRONTEND, &targets).await;
+    assert!(refused.is_err(), "the fake API server refuses execs");
+    backend.apply_policies(&[]).await.unwrap();
+    backend.teardown().await.unwrap();
+    clean::clean(&client).await.unwrap();
+
+    let mut never_ready = Cluster::seeded();
+    never_ready.never_ready.insert("frontend".into());
+    let failing = FakeApi::new(never_ready);
+    let config = KubeConfig {
+        ready_timeout: Duration::from_millis(300),
+        ..config()
+    };
+    let mut backend = KubeBackend::with_client(failing.client(), Connected::default(), config);
+    assert!(backend.deploy(&topology()).await.is_err());
+    backend.teardown().await.unwrap();
+    [api.requests(), failing.requests()].concat()
+}
+
+#[tokio::test]
+async fn the_rbac_of_deploy_allows_every_request_the_backend_makes() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/rbac.yaml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let documents: Vec<Value> = serde_saphyr::from_str_multiple(&text).unwrap();
+    let role = documents
+        .into_iter()
+        .find(|d| d["kind"] == "ClusterRole")
+        .expect("deploy/rbac.yaml has a ClusterRole");
+    let role: k8s_openapi::api::rbac::v1::ClusterRole = serde_json::from_value(role).unwrap();
+    let rules = role.rules.unwrap_or_default();
+    let allows = |(group, resource, verb): &(String, String, String)| {
+        rules.iter().any(|rule| {
+            let has = |list: &Option<Vec<String>>, item: &str| {
+                list.iter().flatten().any(|x| x == item || x == "*")
+            };
+            has(&rule.api_groups, group)
+                && has(&rule.resources, resource)
+                && rule.verbs.contains(verb)
+        })
+    };
+
+    let mut needed: BTreeSet<(String, String, String)> = BTreeSet::new();
+    for request in every_kind_of_request().await {
+        needed.extend(rbac_needs(&request));
+    }
+    // `certify` reads the CNI from the DaemonSets of every namespace
+    // (`certify::implementation::of_cluster`, tested against its own fake API server).
+    needed.insert(("apps".into(), "daemonsets".into(), "list".into()));
+    // The run's core requests are all there, so that a change to the scenario above that
+    // drops them cannot make this test pass vacuously.
+    for core in [
+        ("", "pods", "patch"),
+        ("", "pods/exec", "create"),
+        ("", "namespaces", "delete"),
+    ] {
+        let core = (core.0.to_owned(), core.1.to_owned(), core.2.to_owned());
+        assert!(needed.contains(&core), "{core:?} not exercised");
+    }
+    let missing: Vec<_> = needed.iter().filter(|need| !allows(need)).collect();
+    assert!(
+        missing.is_empty(),
+        "deploy/rbac.yaml does not allow {missing:?}"
+    );
+}
