@@ -11,7 +11,7 @@ help:
 	@echo "make bench   engine, local deploy and probing-round benchmarks at 15, 60, 200 pods (time, peak memory)"
 	@echo "make plan    print the seed's expected truth table"
 	@echo "make build | fmt | lint | clean"
-	@echo "make cluster | image | e2e | cluster-down   (kind; see the README, "Running against Kubernetes")"
+	@echo "make cluster | image | e2e | certify | harness-image | cluster-down   (kind; see the README, "Running against Kubernetes")"
 
 setup:
 	@bash $(SETUP)

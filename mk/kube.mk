@@ -5,6 +5,8 @@
 #   make cluster        kind cluster `netpol` + the CNI (CNI=calico, the default, or cilium)
 #   make image          build the probe image and load it into the kind cluster
 #   make e2e            cluster, image, then the tests and a reported run on the kube backend
+#   make certify        cluster, image, then `netpol-harness certify` of the CNI (PROFILES)
+#   make harness-image  build the harness image (the Sonobuoy plugin's) and load it into kind
 #   make cluster-down   delete the kind cluster
 #
 # See "Running against Kubernetes" in README.md for what each CNI needs and how to run against another cluster.
@@ -23,6 +25,11 @@ PROBE_IMAGE ?= netpol-probe:dev
 # The real servers beside some probe pods; loaded into kind so nodes need not pull them.
 SIDECAR_IMAGES ?= postgres:15 redis:7 registry.k8s.io/coredns/coredns:v1.12.0
 REPORTS ?= reports
+# The harness itself as an image, for runs inside the cluster (deploy/sonobuoy-plugin.yaml).
+HARNESS_IMAGE ?= netpol-harness:dev
+# The certification profiles `make certify` runs (a comma list; `netpol-harness profiles`).
+PROFILES ?= meeting-app
+CERTIFY_OUT ?= $(REPORTS)/certify-$(CNI)
 
 # Calico: the official manifest at a pinned version, checked against a pinned sha256 before it
 # is applied. CALICO_SHA256 must be updated together with CALICO_VERSION:
@@ -35,7 +42,7 @@ CILIUM_VERSION ?= 1.18.0
 
 KUBECTL_CTX = $(KUBECTL) --context $(KUBE_CONTEXT)
 
-.PHONY: kube-tools cluster cni-calico cni-cilium image e2e cluster-down
+.PHONY: kube-tools cluster cni-calico cni-cilium image harness-image e2e certify cluster-down
 
 # Fails early, saying what to install, when a tool the targets need is missing.
 kube-tools:
@@ -85,6 +92,15 @@ image: kube-tools
 	  $(DOCKER) image inspect $$image >/dev/null 2>&1 || $(DOCKER) pull $$image || exit 1; \
 	  $(KIND) load docker-image $$image --name $(KIND_CLUSTER) || exit 1; \
 	done
+
+harness-image: kube-tools
+	$(DOCKER) build -f harness/Dockerfile -t $(HARNESS_IMAGE) .
+	$(KIND) load docker-image $(HARNESS_IMAGE) --name $(KIND_CLUSTER)
+
+# The certification report of the cluster's CNI (name and version detected from its DaemonSet).
+certify: cluster image
+	NETPOL_PROBE_IMAGE=$(PROBE_IMAGE) $(CARGO) run -q -p netpol-harness -- certify --backend kube \
+	  --kube-context $(KUBE_CONTEXT) --profile $(PROFILES) --out $(CERTIFY_OUT)
 
 # The tests (cluster tests are #[ignore]d elsewhere), then one reported run of the fixtures.
 e2e: cluster image
