@@ -32,8 +32,9 @@
 //!   pods of its edge and converges on its own: correct, but each costs a deploy and two
 //!   rounds (about 2 probe timeouts for a denied edge). `cargo test` runs the suite once.
 //! - Convergence is measured at the granularity of a round: when the data plane is late, the
-//!   resolution of a convergence time is one round, about one probe timeout when denied edges
-//!   drop (a round waits for its timeouts).
+//!   resolution of a convergence time is about one round, one probe timeout when denied edges
+//!   drop (a round waits for its timeouts). The bounds are the times the agents say their
+//!   probes began; on a cluster those are node clocks, clamped to the round they belong to.
 
 pub mod backends;
 pub mod converge;

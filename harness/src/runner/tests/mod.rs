@@ -235,7 +235,40 @@ async fn a_matrix_that_matches_at_once_converges_in_two_rounds() {
     let report = run(&mut backend, &fixture()).await.unwrap();
     let convergence = &report.steps[0].convergence;
     assert_eq!(convergence.rounds, 2);
-    assert_eq!(convergence.time_ms, Some(0.0));
+    // The first round's probes left at once (the wall clock moves a little in between).
+    let time = convergence.time_ms.unwrap();
+    assert!((0.0..50.0).contains(&time), "{convergence:?}");
+    assert_eq!(convergence.resolution_ms, Some(time));
+}
+
+#[tokio::test(start_paused = true)]
+async fn convergence_is_timed_by_when_probes_leave_not_when_rounds_begin() {
+    // Agents start 800 ms after their round begins. Before the policy takes effect the
+    // denied edge leaks at once, so rounds begin every 801 ms: 0, 801, ..., 4005, whose
+    // probes leave at 4805, after the 4500 ms delay. Timed by round starts, convergence
+    // would read 4005 ms, before the policy took effect.
+    let mut backend = FakeBackend {
+        enforcement_delay: Duration::from_millis(4500),
+        send_delay: Duration::from_millis(800),
+        ..FakeBackend::default()
+    };
+    let report = run(&mut backend, &fixture()).await.unwrap();
+
+    assert!(report.passed(), "{:?}", failing(&report));
+    let convergence = &report.steps[0].convergence;
+    let (time, resolution) = (
+        convergence.time_ms.unwrap(),
+        convergence.resolution_ms.unwrap(),
+    );
+    assert!(
+        time - resolution <= 4500.0 && 4500.0 <= time,
+        "the delay lies in the reported interval: {time} ms ± {resolution} ms"
+    );
+    assert!(
+        (4804.0..4850.0).contains(&time) && (750.0..850.0).contains(&resolution),
+        "from the last leak (4004 ms) to the first probe that saw the policy (4805 ms): \
+         {time} ms ± {resolution} ms"
+    );
 }
 
 #[tokio::test(start_paused = true)]
