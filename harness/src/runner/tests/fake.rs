@@ -46,6 +46,9 @@ pub struct FakeBackend {
     /// How long a batch's agent takes to start: its probes leave this long after the batch
     /// was asked for, and say so in [`ProbeResult::started_at_ms`].
     pub send_delay: Duration,
+    /// The addresses pods get, by pod index, as a cluster's IPAM would choose them; empty for
+    /// the topology's.
+    pub addresses: Vec<IpAddr>,
     /// Make `deploy` fail.
     pub fail_deploy: bool,
     pub(super) enforced: Option<Enforced>,
@@ -115,8 +118,12 @@ impl Backend for FakeBackend {
                 detail: "server did not start".to_owned(),
             });
         }
+        let mut topology = topology.clone();
+        for (pod, address) in topology.pods.iter_mut().zip(&self.addresses) {
+            pod.ip = *address;
+        }
         self.enforced = Some(Enforced {
-            topology: topology.clone(),
+            topology,
             old: Vec::new(),
             new: Vec::new(),
             effective_at: Instant::now(),
