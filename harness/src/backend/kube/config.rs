@@ -88,7 +88,10 @@ impl KubeConfig {
         if let Some(image) = std::env::var(IMAGE_ENV).ok().filter(|i| !i.is_empty()) {
             config.image = image;
         }
-        if let Some(domain) = std::env::var(CLUSTER_DOMAIN_ENV).ok() {
+        if let Some(domain) = std::env::var(CLUSTER_DOMAIN_ENV)
+            .ok()
+            .filter(|d| !d.is_empty())
+        {
             config.cluster_domain = cluster_domain(&domain)?;
         }
         Ok(config)
