@@ -25,7 +25,8 @@
 //!
 //! # Known limitations
 //! - Probe modes (`pod`, `service`, `dns`, see `docs/probe-modes.md`) are planned per edge
-//!   ([`Plan::with_modes`]); the kube backend has no Services yet, so only `pod` works there.
+//!   ([`Plan::with_modes`]) with one expectation for every mode; `dns` needs a `provided`
+//!   DNS pod in the topology, on either backend, to have a resolver.
 //! - Faults (issue 7) are injected by the local backend only; the runner records their names
 //!   in [`RunOptions::faults`] and [`sensitivity`] verifies a fixture once per fault.
 //! - Under `cargo nextest` every trial is its own process, so every trial deploys the two
