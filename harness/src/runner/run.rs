@@ -308,7 +308,10 @@ fn check_addresses<B: Backend>(backend: &B, fixture: &Fixture, plan: &Plan) -> R
         .map(|(planned, actual)| format!("{} would be {}", planned.trial, actual.expected))
         .collect();
     if changed.is_empty() {
-        tracing::debug!(moved = moved.len(), "pods got other addresses; no verdict depends on them");
+        tracing::debug!(
+            moved = moved.len(),
+            "pods got other addresses; no verdict depends on them"
+        );
         return Ok(());
     }
     Err(Error::AddressDependent {
