@@ -42,19 +42,22 @@ const BROWSER_TIMEOUT: Duration = Duration::from_secs(60);
 // ---------------------------------------------------------------------------------------------
 // The browser.
 
+/// `name` itself when it is a path, else the first file of that name on `PATH`.
+fn find_program(name: &std::ffi::OsStr) -> Option<PathBuf> {
+    let candidate = PathBuf::from(name);
+    if candidate.components().count() > 1 {
+        return candidate.is_file().then_some(candidate);
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(&candidate))
+        .find(|path| path.is_file())
+}
+
 /// The chromium binary, or `None` (after saying so) when the test must be skipped.
 fn chromium() -> Option<PathBuf> {
     let name = std::env::var_os("NETPOL_CHROMIUM").unwrap_or_else(|| "chromium".into());
-    let candidate = PathBuf::from(&name);
-    let found = if candidate.components().count() > 1 {
-        candidate.is_file().then_some(candidate)
-    } else {
-        std::env::var_os("PATH").and_then(|path| {
-            std::env::split_paths(&path)
-                .map(|dir| dir.join(&candidate))
-                .find(|path| path.is_file())
-        })
-    };
+    let found = find_program(&name);
     if found.is_none() {
         let message = format!(
             "{} not found: scripts/setup.sh installs Debian's chromium (run it as root), or \
@@ -63,12 +66,28 @@ fn chromium() -> Option<PathBuf> {
         );
         if std::env::var_os("CI").is_some() || std::env::var_os("NETPOL_SCREENSHOT").is_some() {
             panic!(
-                "{message} (CI or NETPOL_SCREENSHOT is set, so the browser test cannot be skipped)"
+                "{message} (CI or NETPOL_SCREENSHOT is set, so the browser test cannot be \
+                 skipped)"
             );
         }
         eprintln!("skipped: {message}");
     }
     found
+}
+
+/// The command that starts `browser`. As root it runs in a network namespace of its own,
+/// which has nothing but a loopback that is down: chromium tries the network despite its
+/// flags (component updates, account checks), and there it cannot reach anything. Without
+/// root, the flags of [`run_chromium`] send every request to a closed loopback port.
+fn browser_command(browser: &Path) -> Command {
+    match find_program("unshare".as_ref()) {
+        Some(unshare) if nix::unistd::Uid::effective().is_root() => {
+            let mut command = Command::new(unshare);
+            command.arg("--net").arg("--").arg(browser);
+            command
+        }
+        _ => Command::new(browser),
+    }
 }
 
 /// A directory of its own under the system's temporary directory, removed when dropped.
@@ -100,7 +119,7 @@ impl Drop for TempDir {
 fn run_chromium(browser: &Path, dir: &Path, url: &str, extra: &[String], stdout: &Path) {
     let profile = dir.join("profile");
     let stderr = dir.join("chromium.stderr");
-    let mut command = Command::new(browser);
+    let mut command = browser_command(browser);
     command
         .args([
             "--headless",
@@ -115,7 +134,7 @@ fn run_chromium(browser: &Path, dir: &Path, url: &str, extra: &[String], stdout:
             "--no-default-browser-check",
             "--no-first-run",
             "--hide-scrollbars",
-            // Anything that still tried the network would meet a closed loopback port.
+            // Whatever still tries the network meets a closed loopback port.
             "--proxy-server=127.0.0.1:9",
             "--proxy-bypass-list=<-loopback>",
         ])

@@ -136,7 +136,7 @@ fn legend() -> String {
 }
 
 /// `text` with the characters HTML gives a meaning escaped, for text and attribute values.
-pub fn escape(text: &str) -> String {
+fn escape(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
