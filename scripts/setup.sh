@@ -11,6 +11,8 @@ packages=(
   "redis-server:redis-server"
   "dnsmasq-base:dnsmasq"
   "conntrack:conntrack"
+  # Headless browser for the HTML report test (harness/tests/html_browser.rs).
+  "chromium:chromium"
 )
 
 missing=()
