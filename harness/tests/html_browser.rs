@@ -56,8 +56,18 @@ fn find_program(name: &std::ffi::OsStr) -> Option<PathBuf> {
 
 /// The chromium binary, or `None` (after saying so) when the test must be skipped.
 fn chromium() -> Option<PathBuf> {
-    let name = std::env::var_os("NETPOL_CHROMIUM").unwrap_or_else(|| "chromium".into());
-    let found = find_program(&name);
+    // Debian's name first, then the names Ubuntu and Chrome installs use (as scripts/setup.sh
+    // accepts them).
+    let (name, found) = match std::env::var_os("NETPOL_CHROMIUM") {
+        Some(name) => {
+            let found = find_program(&name);
+            (name, found)
+        }
+        None => ["chromium", "chromium-browser", "google-chrome"]
+            .into_iter()
+            .find_map(|name| find_program(name.as_ref()).map(|found| (name.into(), Some(found))))
+            .unwrap_or_else(|| ("chromium".into(), None)),
+    };
     if found.is_none() {
         let message = format!(
             "{} not found: scripts/setup.sh installs Debian's chromium (run it as root), or \
