@@ -25,6 +25,8 @@ PROBE_IMAGE ?= netpol-probe:dev
 # The real servers beside some probe pods; loaded into kind so nodes need not pull them.
 SIDECAR_IMAGES ?= postgres:15 redis:7 registry.k8s.io/coredns/coredns:v1.12.0
 REPORTS ?= reports
+# The probe modes of the reported run: pod IPs, Service ClusterIPs, Service names via kube-dns.
+VIA ?= pod,service,dns
 # The harness itself as an image, for runs inside the cluster (deploy/sonobuoy-plugin.yaml).
 HARNESS_IMAGE ?= netpol-harness:dev
 # The certification profiles `make certify` runs (a comma list; `netpol-harness profiles`).
@@ -108,7 +110,7 @@ e2e: cluster image
 	NETPOL_BACKEND=kube NETPOL_KUBE_CONTEXT=$(KUBE_CONTEXT) NETPOL_PROBE_IMAGE=$(PROBE_IMAGE) \
 	  $(CARGO) test -p netpol-harness --no-fail-fast -- --include-ignored
 	NETPOL_PROBE_IMAGE=$(PROBE_IMAGE) $(CARGO) run -q -p netpol-harness -- run --backend kube \
-	  --kube-context $(KUBE_CONTEXT) --fixtures $(FIXTURES) \
+	  --kube-context $(KUBE_CONTEXT) --fixtures $(FIXTURES) --via $(VIA) \
 	  --junit $(REPORTS)/junit-$(CNI).xml --json $(REPORTS)/run-$(CNI).json
 
 cluster-down:

@@ -3,7 +3,7 @@
 # what is missing, so `make test` and `make run` can call it every time.
 set -euo pipefail
 
-# Debian packages and the command each provides.
+# Debian packages and the command each provides (`a|b`: any of these commands will do).
 packages=(
   "nftables:nft"
   "iproute2:ip"
@@ -11,6 +11,10 @@ packages=(
   "redis-server:redis-server"
   "dnsmasq-base:dnsmasq"
   "conntrack:conntrack"
+  # Headless browser for the HTML report test (harness/tests/html_browser.rs). A Chromium or
+  # Chrome already installed will do (GitHub's Ubuntu runners have one; Ubuntu's apt
+  # `chromium` is only a shim that installs a snap).
+  "chromium:chromium|chromium-browser|google-chrome"
 )
 
 missing=()
@@ -20,7 +24,14 @@ for entry in "${packages[@]}"; do
   if [[ $cmd == /* ]]; then
     [[ -x $cmd ]] || missing+=("$pkg")
   else
-    command -v "$cmd" >/dev/null 2>&1 || [[ -x /usr/sbin/$cmd ]] || missing+=("$pkg")
+    found=0
+    IFS='|' read -ra alternatives <<<"$cmd"
+    for alternative in "${alternatives[@]}"; do
+      if command -v "$alternative" >/dev/null 2>&1 || [[ -x /usr/sbin/$alternative ]]; then
+        found=1
+      fi
+    done
+    ((found)) || missing+=("$pkg")
   fi
 done
 

@@ -116,7 +116,7 @@ fn main() {
     for _ in 0..3 {
         runtime.block_on(measure("meeting-app", &topology, &policies));
     }
-    for pods in [60, 200] {
+    for pods in [15, 60, 200] {
         let (topology, policies) = synthetic(pods);
         runtime.block_on(measure(&format!("synthetic-{pods}"), &topology, &policies));
     }

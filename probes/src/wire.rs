@@ -98,6 +98,19 @@ pub struct ProbeResult {
     pub elapsed_ms: f64,
     #[serde(default)]
     pub detail: String,
+    /// When the probe began, in milliseconds since the Unix epoch by the agent's clock: the
+    /// moment its packets saw the data plane, which the harness needs to time convergence
+    /// (a batch's agent may start well after the harness asked for it). `None` from agents
+    /// that predate it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at_ms: Option<f64>,
+}
+
+/// Now, in milliseconds since the Unix epoch, as [`ProbeResult::started_at_ms`] counts.
+pub fn unix_ms_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |since| since.as_secs_f64() * 1000.0)
 }
 
 /// The JSON body with which the agent's HTTP server answers `GET /`, naming the pod it runs in.

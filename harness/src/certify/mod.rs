@@ -9,7 +9,8 @@
 //!   the Kubernetes version, detected from the cluster or given by flags;
 //! - *certification report* ([`report`]): `report.yaml`, what was certified, how, on which
 //!   inputs (digests) and with what result; [`markdown`] renders it for people and
-//!   [`output`] writes the report directory with every fixture's JUnit and JSON reports;
+//!   [`output`] writes the report directory with the HTML page of the truth tables and every
+//!   fixture's JUnit and JSON reports;
 //! - *skipped* trial: planned but not run, because the backend lacks what its profile
 //!   requires or because the run stopped before its fixture;
 //! - *comparison* ([`compare`]): the edges whose verdict changed between two reports.

@@ -39,7 +39,7 @@ pub enum Command {
     /// List the certification profiles: named sets of fixtures and probe modes.
     Profiles(profiles::Args),
     /// Run certification profiles on a backend and write a report directory (YAML,
-    /// Markdown, JUnit and JSON per fixture).
+    /// Markdown, HTML, and JUnit and JSON per fixture).
     Certify(certify::Args),
     /// Show which edges changed verdict between two reports (a regression view).
     Compare(compare::Args),

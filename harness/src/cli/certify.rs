@@ -1,6 +1,6 @@
 //! `certify`: runs certification profiles on a backend and writes a report directory (see
-//! [`crate::certify`]): `report.yaml`, `report.md`, and each fixture's JUnit and JSON
-//! reports.
+//! [`crate::certify`]): `report.yaml`, `report.md`, `report.html`, and each fixture's JUnit
+//! and JSON reports.
 //!
 //! Profiles whose requirements the backend does not meet are skipped (their trials counted as
 //! skipped, with the reason); when every profile asked for would be skipped, nothing runs and
@@ -185,8 +185,6 @@ pub async fn certify_with(
     };
     let report = CertificationReport::new(facts, &runs);
     output::write_dir(&args.out, &report, &runs)?;
-    // TODO(issue 9): write report.html with crate::report::html::render once that module is
-    // on main (another change brings it).
 
     for run in &runs {
         for fixture in &run.fixtures {

@@ -36,7 +36,7 @@ pub fn render_report(report: &RunReport, color: bool) -> String {
 
 /// The step's edges of each mode as a step of their own, in the order the modes first
 /// appear; the step itself when all its edges are probed through pod IPs.
-fn split_by_mode(step: &StepReport) -> Vec<StepReport> {
+pub(super) fn split_by_mode(step: &StepReport) -> Vec<StepReport> {
     let mut modes: Vec<&str> = Vec::new();
     for edge in &step.edges {
         if !modes.contains(&edge.via.as_str()) {
@@ -68,28 +68,31 @@ fn split_by_mode(step: &StepReport) -> Vec<StepReport> {
 /// One step's table with its header (convergence) and column legend.
 pub fn render_step(fixture: &str, step: &StepReport, color: bool) -> String {
     let mut text = format!("{fixture} :: {}: {}\n", step.name, convergence_line(step));
-    let (rows, columns) = axes(&step.edges);
-    let cells: BTreeMap<(usize, usize), &EdgeReport> = step
-        .edges
+    let layout = Layout::of(&step.edges);
+    let cells: BTreeMap<(usize, usize), &EdgeReport> =
+        layout.positions.iter().copied().zip(&step.edges).collect();
+    let name_width = layout
+        .rows
         .iter()
-        .map(|edge| ((rows[&edge.src], columns[&column_key(edge)]), edge))
-        .collect();
-    let row_names = sorted_names(&rows);
-    let column_names = sorted_names(&columns);
-    let name_width = row_names.iter().map(|n| n.len()).max().unwrap_or(0).max(6);
-    let cell_width = column_names.len().to_string().len() + 1;
+        .map(|n| n.len())
+        .max()
+        .unwrap_or(0)
+        .max(6);
+    let cell_width = layout.columns.len().to_string().len() + 1;
 
     let _ = write!(text, "{:name_width$}", "source");
-    for number in 1..=column_names.len() {
+    for number in 1..=layout.columns.len() {
         let _ = write!(text, "{number:>cell_width$}");
     }
     text.push('\n');
-    for (row, name) in row_names.iter().enumerate() {
+    for (row, name) in layout.rows.iter().enumerate() {
         let _ = write!(text, "{name:name_width$}");
-        for (column, column_name) in column_names.iter().enumerate() {
-            let same_pod = column_name.split(' ').next() == Some(*name);
+        for (column, column_name) in layout.columns.iter().enumerate() {
+            let same_pod = column_name.split(' ').next() == Some(name.as_str());
             let empty = if same_pod { '-' } else { ' ' };
-            let (symbol, style) = cells.get(&(row, column)).map_or((empty, None), |e| cell(e));
+            let (symbol, style) = cells
+                .get(&(row, column))
+                .map_or((empty, None), |e| styled(Cell::of(e)));
             let padded = format!("{symbol:>cell_width$}");
             match style.filter(|_| color) {
                 Some(style) => {
@@ -101,7 +104,7 @@ pub fn render_step(fixture: &str, step: &StepReport, color: bool) -> String {
         text.push('\n');
     }
     text.push_str("destination ports:\n");
-    for (number, name) in column_names.iter().enumerate() {
+    for (number, name) in layout.columns.iter().enumerate() {
         let _ = writeln!(text, "{:>cell_width$} {name}", number + 1);
     }
     text.push_str(LEGEND);
@@ -204,19 +207,102 @@ pub fn denials_line(step: &StepReport) -> Option<String> {
     Some(format!("denied edges seen as: {}", parts.join(", ")))
 }
 
-fn cell(edge: &EdgeReport) -> (char, Option<&'static str>) {
-    match (edge.expected, Seen::of(edge.observed), edge.passed) {
-        (Expected::Allow, _, true) => ('.', Some(GREEN)),
-        (Expected::Deny, _, true) if edge.observed == Outcome::Timeout => ('x', Some(DIM)),
-        (Expected::Deny, _, true) => ('r', Some(DIM)),
-        (_, Seen::Broken, false) => ('?', Some(RED)),
-        (Expected::Allow, _, false) => ('A', Some(RED)),
-        (Expected::Deny, _, false) => ('D', Some(RED)),
+/// What one cell of the truth table says: the expected verdict and whether the probe agreed.
+/// The text matrix and the HTML report classify edges the same way, with the same symbols.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cell {
+    /// Expected allow, and the right pod answered.
+    AllowOk,
+    /// Expected deny, and the probe was dropped (timeout).
+    DenyDropped,
+    /// Expected deny, and the probe was rejected (refused, reset or unreachable).
+    DenyRejected,
+    /// Expected allow, seen closed.
+    BlockedAllow,
+    /// Expected deny, seen open.
+    LeakedDeny,
+    /// A wrong pod or protocol answered, or the check could not run.
+    Broken,
+}
+
+impl Cell {
+    pub fn of(edge: &EdgeReport) -> Cell {
+        match (edge.expected, Seen::of(edge.observed), edge.passed) {
+            (Expected::Allow, _, true) => Cell::AllowOk,
+            (Expected::Deny, _, true) if edge.observed == Outcome::Timeout => Cell::DenyDropped,
+            (Expected::Deny, _, true) => Cell::DenyRejected,
+            (_, Seen::Broken, false) => Cell::Broken,
+            (Expected::Allow, _, false) => Cell::BlockedAllow,
+            (Expected::Deny, _, false) => Cell::LeakedDeny,
+        }
     }
+
+    /// The cell's symbol, as [`LEGEND`] explains it.
+    pub fn symbol(self) -> char {
+        match self {
+            Cell::AllowOk => '.',
+            Cell::DenyDropped => 'x',
+            Cell::DenyRejected => 'r',
+            Cell::BlockedAllow => 'A',
+            Cell::LeakedDeny => 'D',
+            Cell::Broken => '?',
+        }
+    }
+
+    /// A stable name for machines, e.g. `leaked-deny`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Cell::AllowOk => "allow-ok",
+            Cell::DenyDropped => "deny-dropped",
+            Cell::DenyRejected => "deny-rejected",
+            Cell::BlockedAllow => "blocked-allow",
+            Cell::LeakedDeny => "leaked-deny",
+            Cell::Broken => "broken",
+        }
+    }
+
+    /// Whether the probe disagreed with the expected verdict.
+    pub fn is_mismatch(self) -> bool {
+        matches!(self, Cell::BlockedAllow | Cell::LeakedDeny | Cell::Broken)
+    }
+}
+
+fn styled(cell: Cell) -> (char, Option<&'static str>) {
+    let style = match cell {
+        Cell::AllowOk => GREEN,
+        Cell::DenyDropped | Cell::DenyRejected => DIM,
+        Cell::BlockedAllow | Cell::LeakedDeny | Cell::Broken => RED,
+    };
+    (cell.symbol(), Some(style))
 }
 
 fn column_key(edge: &EdgeReport) -> String {
     format!("{} {}/{}", edge.dst, edge.port, edge.protocol)
+}
+
+/// Where a step's edges go in its table (the HTML report lays its tables out the same way).
+pub(super) struct Layout {
+    /// Source pods (`namespace/name`), top to bottom.
+    pub rows: Vec<String>,
+    /// Destination columns (`namespace/name port/PROTOCOL`), left to right.
+    pub columns: Vec<String>,
+    /// Each edge's (row, column), in the order of the edges.
+    pub positions: Vec<(usize, usize)>,
+}
+
+impl Layout {
+    pub fn of(edges: &[EdgeReport]) -> Layout {
+        let (rows, columns) = axes(edges);
+        let positions = edges
+            .iter()
+            .map(|edge| (rows[&edge.src], columns[&column_key(edge)]))
+            .collect();
+        Layout {
+            rows: sorted_names(&rows),
+            columns: sorted_names(&columns),
+            positions,
+        }
+    }
 }
 
 /// Row and column numbers: pods in order of first appearance (sources, then destinations),
@@ -260,8 +346,8 @@ fn axes<'a>(edges: &'a [EdgeReport]) -> (BTreeMap<String, usize>, BTreeMap<Strin
     (rows, columns)
 }
 
-fn sorted_names(numbers: &BTreeMap<String, usize>) -> Vec<&str> {
+fn sorted_names(numbers: &BTreeMap<String, usize>) -> Vec<String> {
     let mut names: Vec<(usize, &str)> = numbers.iter().map(|(n, &i)| (i, n.as_str())).collect();
     names.sort();
-    names.into_iter().map(|(_, name)| name).collect()
+    names.into_iter().map(|(_, name)| name.to_owned()).collect()
 }

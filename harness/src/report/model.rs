@@ -128,14 +128,16 @@ pub struct StepReport {
 
 /// How long the data plane took to match the policies after a change.
 ///
-/// The probes of a round are sent at its start, so when round *k* is the first of the final
-/// run of matching rounds, the data plane converged after the start of round *k − 1* (or the
-/// change) and before the start of round *k*: `time_ms` is that upper bound and
+/// Timed by when probes left (agents report it), not by when rounds began: when round *k* is
+/// the first of the final run of matching rounds, the data plane was still wrong when the
+/// last mismatching probe of round *k − 1* left (or at the change, if round 1 matched) and
+/// right when those edges' probes of round *k* left. `time_ms` is that upper bound and
 /// `resolution_ms` the width of the interval.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Convergence {
     pub converged: bool,
-    /// From the change to the start of the first matching round; `None` if never converged.
+    /// From the change to the moment the data plane was seen right (see above); `None` if
+    /// never converged.
     pub time_ms: Option<f64>,
     /// The uncertainty of `time_ms`; `None` if never converged.
     pub resolution_ms: Option<f64>,

@@ -16,6 +16,7 @@ use super::probing::{Observation, probe_round};
 use crate::backend::Backend;
 use crate::engine::Topology;
 use crate::report::{Convergence, passes};
+use netpol_probes::wire::unix_ms_now;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -33,6 +34,16 @@ pub(crate) struct Converged {
 /// Probes `edges` in rounds from `changed_at` (the moment the change was made) until they
 /// match for enough consecutive rounds or the convergence timeout passes.
 ///
+/// The convergence time is bounded by when probes actually went out, not by when rounds
+/// began: an agent can start long after its round (a process to spawn, an exec to open),
+/// and a probe that leaves after the change took effect sees the new state even if its
+/// round began before. When round *k* is the first of the final run of matching rounds, the
+/// data plane was still wrong when the last mismatching probe of round *k − 1* left, and
+/// right when those edges' probes of round *k* left: `time_ms` is the latter, and
+/// `resolution_ms` the width of that interval. Agents report when each probe began
+/// ([`Observation::started_at_ms`]); such times are clamped to their round, and a probe
+/// without one counts as sent when its round began.
+///
 /// # Errors
 /// Infrastructure errors from probing.
 pub(crate) async fn converge<B: Backend>(
@@ -43,7 +54,9 @@ pub(crate) async fn converge<B: Backend>(
     options: &RunOptions,
     observer: &dyn Observer,
 ) -> Result<Converged> {
-    let mut previous_start = changed_at;
+    // The edges that did not match in the last round, and when the last of their probes
+    // left (time since the change).
+    let mut last_mismatch: Option<(Vec<usize>, Duration)> = None;
     // Upper bound and resolution of the convergence time, from the first round of the
     // current run of matching rounds.
     let mut first_match: Option<(Duration, Duration)> = None;
@@ -51,28 +64,44 @@ pub(crate) async fn converge<B: Backend>(
     let mut round = 0;
     loop {
         let start = Instant::now();
+        let start_unix_ms = unix_ms_now();
         let observations = probe_round(backend, topology, edges, options).await?;
+        let sent = SendTimes {
+            round_start: start - changed_at,
+            round_length: start.elapsed(),
+            start_unix_ms,
+        };
         round += 1;
-        let matching = count_matching(edges, &observations);
+        let mismatches: Vec<usize> = edges
+            .iter()
+            .zip(&observations)
+            .enumerate()
+            .filter(|(_, (planned, observed))| !passes(planned.expected, observed.outcome))
+            .map(|(index, _)| index)
+            .collect();
+        let matching = edges.len() - mismatches.len();
         observer.event(&Event::RoundFinished {
             round,
             matching,
             edges: edges.len(),
             elapsed: start.elapsed(),
         });
-        if matching == edges.len() {
-            first_match.get_or_insert((start - changed_at, start - previous_start));
+        if mismatches.is_empty() {
+            if first_match.is_none() {
+                let (lower, upper) = match &last_mismatch {
+                    Some((missed, left)) => (*left, sent.latest(missed, &observations)),
+                    None => (Duration::ZERO, sent.latest_of_all(&observations)),
+                };
+                first_match = Some((upper, upper.saturating_sub(lower)));
+            }
             streak += 1;
         } else {
-            tracing::debug!(
-                round,
-                mismatches = edges.len() - matching,
-                "not converged yet"
-            );
+            tracing::debug!(round, mismatches = mismatches.len(), "not converged yet");
+            let left = sent.latest(&mismatches, &observations);
+            last_mismatch = Some((mismatches, left));
             first_match = None;
             streak = 0;
         }
-        previous_start = start;
         let converged = streak >= options.matching_rounds.max(1);
         if converged || changed_at.elapsed() >= options.converge_timeout {
             let convergence = Convergence {
@@ -90,6 +119,42 @@ pub(crate) async fn converge<B: Backend>(
         if streak == 0 {
             tokio::time::sleep_until(start + MIN_ROUND_INTERVAL).await;
         }
+    }
+}
+
+/// When the probes of one round left, as times since the change.
+struct SendTimes {
+    /// From the change to the start of the round.
+    round_start: Duration,
+    round_length: Duration,
+    /// The start of the round by the wall clock, to place agents' times in it.
+    start_unix_ms: f64,
+}
+
+impl SendTimes {
+    fn of(&self, observation: &Observation) -> Duration {
+        let into_round = observation.started_at_ms.map_or(Duration::ZERO, |at| {
+            let offset = (at - self.start_unix_ms).max(0.0) / 1000.0;
+            Duration::from_secs_f64(offset).min(self.round_length)
+        });
+        self.round_start + into_round
+    }
+
+    /// The latest send among the observations at `indices`.
+    fn latest(&self, indices: &[usize], observations: &[Observation]) -> Duration {
+        indices
+            .iter()
+            .map(|&index| self.of(&observations[index]))
+            .max()
+            .unwrap_or(self.round_start)
+    }
+
+    fn latest_of_all(&self, observations: &[Observation]) -> Duration {
+        observations
+            .iter()
+            .map(|observation| self.of(observation))
+            .max()
+            .unwrap_or(self.round_start)
     }
 }
 
@@ -153,14 +218,6 @@ fn describe_failure(planned: &PlannedEdge, observed: &Observation) -> String {
     } else {
         format!("{} {} ({})", planned.id, observed.outcome, observed.detail)
     }
-}
-
-fn count_matching(edges: &[PlannedEdge], observations: &[Observation]) -> usize {
-    edges
-        .iter()
-        .zip(observations)
-        .filter(|(planned, observed)| passes(planned.expected, observed.outcome))
-        .count()
 }
 
 pub(crate) fn millis(duration: Duration) -> f64 {

@@ -74,6 +74,20 @@ pub enum Error {
     BatchStalled { pod: String, seconds: u64 },
     #[error("interrupted by Ctrl-C: the run stopped and its deployment is torn down")]
     Interrupted,
+    /// The backend gave pods other addresses than the fixture's, and an `ipBlock` of the
+    /// fixture's policies turns that into other verdicts: the plan does not hold here.
+    #[error(
+        "fixture {fixture}: the pods did not get the fixture's addresses ({}), and its ipBlock \
+         peers then give {} edges another verdict ({}); run it on a backend that honours the \
+         topology's `ip:` fields (the local backend does), or leave pinned addresses out of \
+         the fixture's ipBlocks",
+        examples(moved), changed.len(), examples(changed)
+    )]
+    AddressDependent {
+        fixture: String,
+        moved: Vec<String>,
+        changed: Vec<String>,
+    },
 }
 
 /// The first few failures, for a one-line message.

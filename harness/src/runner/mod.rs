@@ -25,15 +25,17 @@
 //!
 //! # Known limitations
 //! - Probe modes (`pod`, `service`, `dns`, see `docs/probe-modes.md`) are planned per edge
-//!   ([`Plan::with_modes`]); the kube backend has no Services yet, so only `pod` works there.
+//!   ([`Plan::with_modes`]) with one expectation for every mode; `dns` needs a `provided`
+//!   DNS pod in the topology, on either backend, to have a resolver.
 //! - Faults (issue 7) are injected by the local backend only; the runner records their names
 //!   in [`RunOptions::faults`] and [`sensitivity`] verifies a fixture once per fault.
 //! - Under `cargo nextest` every trial is its own process, so every trial deploys the two
 //!   pods of its edge and converges on its own: correct, but each costs a deploy and two
 //!   rounds (about 2 probe timeouts for a denied edge). `cargo test` runs the suite once.
 //! - Convergence is measured at the granularity of a round: when the data plane is late, the
-//!   resolution of a convergence time is one round, about one probe timeout when denied edges
-//!   drop (a round waits for its timeouts).
+//!   resolution of a convergence time is about one round, one probe timeout when denied edges
+//!   drop (a round waits for its timeouts). The bounds are the times the agents say their
+//!   probes began; on a cluster those are node clocks, clamped to the round they belong to.
 
 pub mod backends;
 pub mod converge;

@@ -36,6 +36,9 @@ pub struct Observation {
     pub outcome: Outcome,
     pub latency_ms: f64,
     pub detail: String,
+    /// When the probe began, in milliseconds since the Unix epoch by the agent's clock, if the
+    /// agent said ([`ProbeResult::started_at_ms`]).
+    pub started_at_ms: Option<f64>,
 }
 
 /// Probes every edge of `edges` once; the observations come back in the order of `edges`.
@@ -86,6 +89,7 @@ fn self_edge_observation() -> Observation {
         outcome: Outcome::Unsupported,
         latency_ms: 0.0,
         detail: "pod-to-itself traffic is not probed".to_owned(),
+        started_at_ms: None,
     }
 }
 
@@ -159,6 +163,7 @@ fn collect_results(
                 outcome: result.outcome,
                 latency_ms: result.elapsed_ms,
                 detail: result.detail,
+                started_at_ms: result.started_at_ms,
             },
         ));
     }

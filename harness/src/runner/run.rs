@@ -258,6 +258,7 @@ pub(super) async fn deploy_and_baseline<B: Backend>(
         action: "deploy the topology".to_owned(),
         source,
     })?;
+    check_addresses(&*backend, fixture, plan)?;
 
     let edges = baseline_edges(&fixture.name, topology, &plan.modes);
     let phase = Phase::Baseline;
@@ -274,6 +275,50 @@ pub(super) async fn deploy_and_baseline<B: Backend>(
     });
     phases.baseline_ms = millis(start.elapsed());
     Ok(())
+}
+
+/// Checks that the addresses the pods got leave every verdict as planned.
+///
+/// The engine plans with the fixture's pod addresses; a cluster's IPAM gives pods others.
+/// Only `ipBlock` peers tell pods apart by address, so when a pod moved, the plan is made
+/// again with the addresses the backend reports, and a verdict that differs stops the run:
+/// its expectations would be wrong for this cluster. Provided pods are left out: the backend
+/// reports their Service's address, not theirs.
+///
+/// # Errors
+/// [`Error::AddressDependent`], naming the moved pods and the verdicts they change.
+fn check_addresses<B: Backend>(backend: &B, fixture: &Fixture, plan: &Plan) -> Result<()> {
+    let mut actual = fixture.clone();
+    let mut moved = Vec::new();
+    for (index, pod) in actual.topology.pods.iter_mut().enumerate() {
+        let address = backend.address(index);
+        if !pod.provided && address != pod.ip {
+            moved.push(format!("{} got {address}, not {}", pod.id(), pod.ip));
+            pod.ip = address;
+        }
+    }
+    if moved.is_empty() {
+        return Ok(());
+    }
+    let replanned = Plan::with_modes(&actual, &plan.modes)?;
+    let changed: Vec<String> = plan
+        .edges()
+        .zip(replanned.edges())
+        .filter(|(planned, actual)| planned.expected != actual.expected)
+        .map(|(planned, actual)| format!("{} would be {}", planned.trial, actual.expected))
+        .collect();
+    if changed.is_empty() {
+        tracing::debug!(
+            moved = moved.len(),
+            "pods got other addresses; no verdict depends on them"
+        );
+        return Ok(());
+    }
+    Err(Error::AddressDependent {
+        fixture: fixture.name.clone(),
+        moved,
+        changed,
+    })
 }
 
 /// Makes a step's changes, converges and turns the last round into the step's report.

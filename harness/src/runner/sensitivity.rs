@@ -2,7 +2,7 @@
 //! fault (issue 7), on one local deployment, to show which faults the fixture would catch.
 //!
 //! A *fault run* is the fixture's planned steps verified with one set of
-//! [`Faults`](crate::backend::local::Faults) switched on; its report records their names in
+//! [`Faults`] switched on; its report records their names in
 //! [`Metadata::faults`](crate::report::Metadata::faults). Between fault runs the faults are
 //! switched off, the policies removed and the fixture's labels put back, so each run starts
 //! from the state a fresh deployment would have.

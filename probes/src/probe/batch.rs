@@ -106,6 +106,7 @@ impl Prober {
     }
 
     async fn probe_in_span(&self, target: &Target) -> ProbeResult {
+        let started_at_ms = crate::wire::unix_ms_now();
         let start = Instant::now();
         let deadline = Duration::from_millis(target.timeout_ms);
         let checked = match self.resolved(target, deadline).await {
@@ -133,6 +134,7 @@ impl Prober {
             outcome,
             elapsed_ms,
             detail,
+            started_at_ms: Some(started_at_ms),
         }
     }
 
@@ -208,6 +210,7 @@ impl Prober {
                 outcome: Outcome::ProtocolError,
                 elapsed_ms: 0.0,
                 detail: format!("the probe crashed (a bug in netpol-probe): {error}"),
+                started_at_ms: None,
             }));
         }
     }

@@ -82,7 +82,12 @@ pub async fn start_dnsmasq(options: &DnsmasqOptions) -> Result<ServerGuard, Erro
 
 fn dnsmasq_args(options: &DnsmasqOptions, dir: &WorkDir) -> Vec<OsString> {
     let mut args = vec![
-        "--no-daemon".to_owned(),
+        // Not `--no-daemon`: that is dnsmasq's debug mode, which also answers TCP queries in
+        // the main process, so one TCP client that stops talking (a probe whose connection a
+        // policy change cut) stalls every query, UDP too, until dnsmasq's TCP timeout.
+        // `--keep-in-foreground` runs it as normal, one child per TCP connection, in the
+        // server's process group, which stopping the server kills.
+        "--keep-in-foreground".to_owned(),
         "--conf-file=/dev/null".to_owned(),
         "--no-resolv".to_owned(),
         "--no-hosts".to_owned(),

@@ -133,6 +133,26 @@ async fn dns_check_connects_to_dnsmasq_over_udp_and_tcp() {
 }
 
 #[tokio::test]
+async fn a_silent_tcp_client_does_not_stall_dnsmasq() {
+    // A DNS-over-TCP connection that never sends its query, as a probe's connection is left
+    // when a policy change cuts it: the server must go on answering everyone else.
+    let dns = start_dnsmasq(&dnsmasq_options(free_addr())).await.unwrap();
+    let _silent = tokio::net::TcpStream::connect(dns.addr()).await.unwrap();
+    let mut partial = tokio::net::TcpStream::connect(dns.addr()).await.unwrap();
+    // A length prefix that promises more than is ever sent.
+    tokio::io::AsyncWriteExt::write_all(&mut partial, &[0, 40, 1, 2])
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    for protocol in [Protocol::Udp, Protocol::Tcp] {
+        let mut check = target("dns", dns.addr(), protocol, Check::Dns);
+        check.timeout_ms = 2000;
+        let answer = probe(&check).await;
+        assert_eq!(answer.outcome, Outcome::Connected, "{protocol}: {answer:?}");
+    }
+}
+
+#[tokio::test]
 async fn servers_started_in_a_network_namespace_answer_inside_it() {
     if !privileged("servers_started_in_a_network_namespace_answer_inside_it") {
         return;

@@ -13,6 +13,7 @@ use crate::engine::{
 use k8s_openapi::api::core::v1::{Namespace, Pod, Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy as ApiNetworkPolicy;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use netpol_probes::spec::Check;
 use netpol_probes::wire::{ProbeResult, Target};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr};
@@ -27,6 +28,18 @@ pub struct ClusterPod {
     /// The node the pod runs on; `None` for provided pods, reached through their Service.
     pub node: Option<String>,
     pub provided: bool,
+    /// The Service standing for the pod: the one the run created for a probe pod, the one
+    /// found in front of a provided pod (`kube-dns`); `None` for a probe pod without ports.
+    pub service: Option<ClusterService>,
+}
+
+/// A Service in the cluster, as probes reach it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterService {
+    /// Its name, in the namespace of the pod it stands for.
+    pub name: String,
+    /// Its ClusterIP.
+    pub address: IpAddr,
 }
 
 impl ClusterPod {
@@ -61,6 +74,17 @@ struct Deployed {
     pods: Vec<ClusterPod>,
     /// Probe pods applied so far, `(namespace, name)`, for teardown.
     applied_pods: Vec<(String, String)>,
+    /// Services applied so far, `(namespace, name)`, for teardown.
+    applied_services: Vec<(String, String)>,
+}
+
+/// What a deploy applies for one probe pod.
+struct ProbeObjects {
+    /// The topology pod it stands for.
+    index: PodIndex,
+    pod: Pod,
+    /// `None` for a pod without ports.
+    service: Option<Service>,
 }
 
 /// The Kubernetes backend. See the [module docs](super) for naming, labels and cleanup.
@@ -173,9 +197,11 @@ impl<E: ExecTransport> KubeBackend<E> {
         let manifests = topology
             .pods
             .iter()
-            .filter(|p| !p.provided)
-            .map(|pod| self.pod_manifest(pod, &names))
+            .enumerate()
+            .filter(|(_, p)| !p.provided)
+            .map(|(index, pod)| self.probe_objects(index, pod, &names))
             .collect::<Result<Vec<_>>>()?;
+        check_distinct_services(topology, &manifests)?;
         self.deployed = Some(Deployed {
             topology: topology.clone(),
             names: names.clone(),
@@ -189,15 +215,22 @@ impl<E: ExecTransport> KubeBackend<E> {
                 .namespaces
                 .insert(namespace.name.clone(), state);
         }
-        for manifest in &manifests {
-            let (namespace, name) = namespace_and_name(&manifest.metadata);
+        for objects in &manifests {
+            let (namespace, name) = namespace_and_name(&objects.pod.metadata);
             let api: Api<Pod> = Api::namespaced(self.client.clone(), &namespace);
             let action = || format!("create probe pod {namespace}/{name}");
-            apply(&api, &name, manifest, action).await?;
+            apply(&api, &name, &objects.pod, action).await?;
             self.deployed_mut()?.applied_pods.push((namespace, name));
         }
-        let ready = futures_util::future::try_join_all(manifests.iter().map(|manifest| {
-            let (namespace, name) = namespace_and_name(&manifest.metadata);
+        // Created while the pods start: a Service's endpoints follow its pod's readiness.
+        let mut services = BTreeMap::new();
+        for objects in &manifests {
+            if let Some(service) = &objects.service {
+                services.insert(objects.index, self.create_service(service).await?);
+            }
+        }
+        let ready = futures_util::future::try_join_all(manifests.iter().map(|objects| {
+            let (namespace, name) = namespace_and_name(&objects.pod.metadata);
             wait::pod_ready(
                 self.client.clone(),
                 namespace,
@@ -206,9 +239,44 @@ impl<E: ExecTransport> KubeBackend<E> {
             )
         }))
         .await?;
-        let pods = self.locate_pods(topology, &names, ready).await?;
+        let mut pods = self.locate_pods(topology, &names, ready).await?;
+        for (index, service) in services {
+            pods[index].service = Some(service);
+        }
         self.deployed_mut()?.pods = pods;
         Ok(())
+    }
+
+    /// Applies `service` (server-side, like every object of the run) and returns its name
+    /// and ClusterIP. The API server allocates the ClusterIP when it creates the Service, so
+    /// the apply's answer carries it; should it not, the Service is read once more.
+    ///
+    /// # Errors
+    /// [`KubeError::Api`], or [`KubeError::NoClusterIp`] when the Service has none.
+    async fn create_service(&mut self, service: &Service) -> Result<ClusterService> {
+        let (namespace, name) = namespace_and_name(&service.metadata);
+        let api: Api<Service> = Api::namespaced(self.client.clone(), &namespace);
+        let applied = apply(&api, &name, service, || {
+            format!("create Service {namespace}/{name}")
+        })
+        .await?;
+        self.deployed_mut()?
+            .applied_services
+            .push((namespace.clone(), name.clone()));
+        let address = match cluster_ip(&applied) {
+            Some(address) => address,
+            None => {
+                let read = api.get(&name).await.map_err(|source| KubeError::Api {
+                    action: format!("read Service {namespace}/{name}"),
+                    source,
+                })?;
+                cluster_ip(&read).ok_or_else(|| KubeError::NoClusterIp {
+                    service: format!("{namespace}/{name}"),
+                })?
+            }
+        };
+        tracing::debug!(service = %format!("{namespace}/{name}"), %address, "Service created");
+        Ok(ClusterService { name, address })
     }
 
     /// Where every topology pod is: the ready probe pods (in topology order, provided pods
@@ -243,20 +311,28 @@ impl<E: ExecTransport> KubeBackend<E> {
         self.deployed.as_mut().ok_or(KubeError::NotDeployed)
     }
 
-    fn pod_manifest(&self, pod: &TopologyPod, names: &NamespaceMap) -> Result<Pod> {
+    /// The probe pod standing for topology pod `pod` (at `index`), and its Service.
+    fn probe_objects(
+        &self,
+        index: PodIndex,
+        pod: &TopologyPod,
+        names: &NamespaceMap,
+    ) -> Result<ProbeObjects> {
         let settings = PodSettings {
             run_id: &self.config.run_id,
             image: &self.config.image,
             canary_port: self.config.canary_port,
         };
-        manifests::probe_pod(
-            &names.pod_name(&pod.namespace, &pod.name),
-            names.cluster_name(&pod.namespace),
-            &pod.labels,
-            &pod.ports,
-            settings,
-        )
-        .map_err(KubeError::Unsupported)
+        let name = names.pod_name(&pod.namespace, &pod.name);
+        let namespace = names.cluster_name(&pod.namespace);
+        let manifest = manifests::probe_pod(&name, namespace, &pod.labels, &pod.ports, settings)
+            .map_err(KubeError::Unsupported)?;
+        let service = manifests::probe_service(&name, namespace, &pod.ports, &self.config.run_id);
+        Ok(ProbeObjects {
+            index,
+            pod: manifest,
+            service,
+        })
     }
 
     /// Creates the namespace when missing (labelled as the run's), or reuses it, adding the
@@ -423,17 +499,21 @@ impl<E: ExecTransport> KubeBackend<E> {
                 source,
             })?;
         let pod_labels = ready.metadata.labels.clone().unwrap_or_default();
-        let address = services
+        let service = services
             .items
             .iter()
-            .filter_map(|s| s.spec.as_ref())
-            .filter(|spec| {
-                spec.selector.as_ref().is_some_and(|sel| {
+            .filter(|service| {
+                let selector = service.spec.as_ref().and_then(|s| s.selector.as_ref());
+                selector.is_some_and(|sel| {
                     !sel.is_empty() && sel.iter().all(|(k, v)| pod_labels.get(k) == Some(v))
                 })
             })
-            .filter_map(|spec| spec.cluster_ip.as_deref()?.parse::<IpAddr>().ok())
-            .next()
+            .find_map(|service| {
+                Some(ClusterService {
+                    name: service.metadata.name.clone()?,
+                    address: cluster_ip(service)?,
+                })
+            })
             .ok_or_else(|| KubeError::ProvidedNotFound {
                 pod: pod.id(),
                 detail: format!(
@@ -443,9 +523,10 @@ impl<E: ExecTransport> KubeBackend<E> {
         Ok(ClusterPod {
             namespace,
             name: ready.metadata.name.clone().unwrap_or_default(),
-            address,
+            address: service.address,
             node: None,
             provided: true,
+            service: Some(service),
         })
     }
 
@@ -606,8 +687,9 @@ impl<E: ExecTransport> KubeBackend<E> {
         })
     }
 
-    /// Deletes what this run created: its policies, its pods in reused namespaces, the
-    /// labels it changed on reused namespaces (restored), and the namespaces it created.
+    /// Deletes what this run created: its policies, its Services and pods in reused
+    /// namespaces, the labels it changed on reused namespaces (restored), and the namespaces
+    /// it created (with the Services and pods in them).
     /// Objects already gone are fine; every deletion is attempted, the first error returned.
     ///
     /// # Errors
@@ -638,6 +720,14 @@ impl<E: ExecTransport> KubeBackend<E> {
             .filter(|s| s.created)
             .map(|s| s.cluster.as_str())
             .collect();
+        for (namespace, name) in deployed
+            .applied_services
+            .iter()
+            .filter(|(ns, _)| !created.contains(ns.as_str()))
+        {
+            let api: Api<Service> = Api::namespaced(self.client.clone(), namespace);
+            note(delete(&api, name, || format!("delete Service {namespace}/{name}")).await);
+        }
         for (namespace, name) in deployed
             .applied_pods
             .iter()
@@ -744,18 +834,39 @@ impl<E: ExecTransport> Backend for KubeBackend<E> {
         }
     }
 
-    fn service_address(&self, _pod: PodIndex) -> Option<IpAddr> {
-        // TODO(issue 8): create a Service per probe pod; until then service and dns modes
-        // stop with an unsupported error on this backend.
-        None
+    /// The ClusterIP of the Service the run created for a probe pod, or of the Service found
+    /// in front of a provided pod (`kube-dns`).
+    fn service_address(&self, pod: PodIndex) -> Option<IpAddr> {
+        Some(self.cluster_pod(pod)?.service.as_ref()?.address)
     }
 
-    fn service_host(&self, _pod: PodIndex) -> Option<String> {
-        None
+    /// `<service>.<namespace>.svc.<cluster domain>`, the namespace as deployed
+    /// ([`KubeConfig::cluster_domain`]).
+    fn service_host(&self, pod: PodIndex) -> Option<String> {
+        let cluster = self.cluster_pod(pod)?;
+        let service = cluster.service.as_ref()?;
+        Some(format!(
+            "{}.{}.svc.{}",
+            service.name, cluster.namespace, self.config.cluster_domain
+        ))
     }
 
+    /// The ClusterIP of the Service in front of the topology's first provided pod serving
+    /// DNS (`kube-dns`): the cluster DNS every pod resolves with. `None` without such a pod,
+    /// as the local backend does: the engine cannot say whether DNS egress is allowed for a
+    /// DNS server the topology does not have.
     fn resolver(&self) -> Option<IpAddr> {
-        None
+        let deployed = self.deployed.as_ref()?;
+        let (_, dns) =
+            deployed
+                .topology
+                .pods
+                .iter()
+                .zip(&deployed.pods)
+                .find(|(pod, cluster)| {
+                    cluster.provided && pod.ports.iter().any(|p| p.effective_check() == Check::Dns)
+                })?;
+        Some(dns.service.as_ref()?.address)
     }
 
     async fn teardown(&mut self) -> Result<(), BackendError> {
@@ -792,7 +903,37 @@ fn deployed_pod(pod: &Pod) -> Result<ClusterPod> {
         address,
         node,
         provided: false,
+        service: None,
     })
+}
+
+/// A Service's ClusterIP; `None` when it has none (`None` is also how a headless Service
+/// spells it).
+fn cluster_ip(service: &Service) -> Option<IpAddr> {
+    service.spec.as_ref()?.cluster_ip.as_deref()?.parse().ok()
+}
+
+/// Two probe pods of one namespace must not share a Service name: the name is also the
+/// value of the label the Service selects its pod by. Distinct valid names never collide;
+/// derived ones ([`super::names::service_name`]) only by a hash collision, or with a pod
+/// already named like a derived name.
+fn check_distinct_services(topology: &Topology, manifests: &[ProbeObjects]) -> Result<()> {
+    let mut seen: BTreeMap<(String, String), PodIndex> = BTreeMap::new();
+    for objects in manifests {
+        let Some(service) = &objects.service else {
+            continue;
+        };
+        if let Some(first) = seen.insert(namespace_and_name(&service.metadata), objects.index) {
+            let (namespace, name) = namespace_and_name(&service.metadata);
+            return Err(KubeError::Unsupported(format!(
+                "pods {} and {} would share the Service name {name} in namespace {namespace}: \
+                 rename one of them",
+                topology.pods[first].id(),
+                topology.pods[objects.index].id()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Server-side apply, forced, with the harness's field manager.

@@ -11,6 +11,12 @@ pub const CONTEXT_ENV: &str = "NETPOL_KUBE_CONTEXT";
 /// The environment variable overriding the probe image.
 pub const IMAGE_ENV: &str = "NETPOL_PROBE_IMAGE";
 
+/// The environment variable overriding the cluster's DNS domain.
+pub const CLUSTER_DOMAIN_ENV: &str = "NETPOL_KUBE_CLUSTER_DOMAIN";
+
+/// The DNS domain of Services unless told otherwise: the kubelet's default `clusterDomain`.
+pub const DEFAULT_CLUSTER_DOMAIN: &str = "cluster.local";
+
 /// The probe image `make image` builds and loads into kind.
 pub const DEFAULT_IMAGE: &str = "netpol-probe:dev";
 
@@ -72,6 +78,9 @@ pub struct KubeConfig {
     pub exec_margin: Duration,
     /// See [`DEFAULT_CANARY_PORT`].
     pub canary_port: u16,
+    /// The cluster's DNS domain (the kubelet's `clusterDomain`): Service names are
+    /// `<service>.<namespace>.svc.<cluster_domain>`. Default [`DEFAULT_CLUSTER_DOMAIN`].
+    pub cluster_domain: String,
 }
 
 impl KubeConfig {
@@ -92,14 +101,16 @@ impl KubeConfig {
             wait_timeout: Duration::from_secs(60),
             exec_margin: Duration::from_secs(15),
             canary_port: DEFAULT_CANARY_PORT,
+            cluster_domain: DEFAULT_CLUSTER_DOMAIN.to_owned(),
         }
     }
 
     /// A configuration from the command line's `--kube-context` (when given) and the
-    /// environment ([`CONTEXT_ENV`], [`IMAGE_ENV`]).
+    /// environment ([`CONTEXT_ENV`], [`IMAGE_ENV`], [`CLUSTER_DOMAIN_ENV`]).
     ///
     /// # Errors
-    /// [`KubeError::NoContext`] when neither names a context.
+    /// [`KubeError::NoContext`] when neither names a context; [`KubeError::Setting`] for a
+    /// cluster domain that is not a DNS name.
     pub fn from_env(flag: Option<String>) -> Result<Self> {
         KubeConfig::from_access(flag.map(ClusterAccess::Context))
     }
@@ -115,8 +126,44 @@ impl KubeConfig {
         if let Some(image) = std::env::var(IMAGE_ENV).ok().filter(|i| !i.is_empty()) {
             config.image = image;
         }
+        if let Some(domain) = std::env::var(CLUSTER_DOMAIN_ENV)
+            .ok()
+            .filter(|d| !d.is_empty())
+        {
+            config.cluster_domain = cluster_domain(&domain)?;
+        }
         Ok(config)
     }
+}
+
+/// A cluster domain as [`CLUSTER_DOMAIN_ENV`] gives it: dot-separated DNS labels, a trailing
+/// dot allowed (and dropped).
+///
+/// # Errors
+/// [`KubeError::Setting`] naming the variable.
+pub fn cluster_domain(value: &str) -> Result<String> {
+    let domain = value.strip_suffix('.').unwrap_or(value);
+    let valid = !domain.is_empty()
+        && domain.len() <= 253
+        && domain.split('.').all(|label| {
+            let bytes = label.as_bytes();
+            !bytes.is_empty()
+                && bytes.len() <= 63
+                && bytes
+                    .iter()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+                && bytes[0] != b'-'
+                && bytes[bytes.len() - 1] != b'-'
+        });
+    if !valid {
+        return Err(KubeError::Setting {
+            variable: CLUSTER_DOMAIN_ENV,
+            value: value.to_owned(),
+            expected: "the cluster's DNS domain, lowercase DNS labels joined by dots \
+                       (the kubelet's clusterDomain, e.g. cluster.local)",
+        });
+    }
+    Ok(domain.to_owned())
 }
 
 /// The context to connect to: the flag, else the environment variable. Never the
@@ -318,6 +365,18 @@ mod tests {
             .unwrap();
         assert_eq!(config.cluster_url.to_string(), "https://127.0.0.1:6443/");
         kube::Client::try_from(config).expect("a TLS client");
+    }
+
+    #[test]
+    fn a_cluster_domain_is_a_dns_name_and_loses_its_trailing_dot() {
+        assert_eq!(cluster_domain("cluster.local").unwrap(), "cluster.local");
+        assert_eq!(cluster_domain("corp.example.").unwrap(), "corp.example");
+        for bad in ["", ".", "Cluster.local", "a..b", "-a.b", "a_b.local"] {
+            let error = cluster_domain(bad).unwrap_err();
+            let message = error.to_string();
+            assert!(message.contains(CLUSTER_DOMAIN_ENV), "{message}");
+            assert!(message.contains("clusterDomain"), "{message}");
+        }
     }
 
     #[test]

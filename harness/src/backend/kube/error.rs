@@ -67,6 +67,20 @@ pub enum KubeError {
         /// container that is not running.
         events: Vec<String>,
     },
+    /// A setting from the environment is invalid.
+    #[error("{variable}={value:?} is invalid: expected {expected}")]
+    Setting {
+        variable: &'static str,
+        value: String,
+        expected: &'static str,
+    },
+    /// A Service the harness created has no ClusterIP: the API server allocates one when it
+    /// creates a `ClusterIP` Service, so something in the cluster changed it.
+    #[error(
+        "Service {service} has no ClusterIP although it was created as type ClusterIP: check \
+         the cluster's admission webhooks or policies that mutate Services"
+    )]
+    NoClusterIp { service: String },
     /// A provided pod (e.g. CoreDNS) or the Service in front of it is not in the cluster.
     #[error("provided pod {pod} not found in the cluster: {detail}")]
     ProvidedNotFound { pod: String, detail: String },
@@ -142,7 +156,7 @@ impl From<KubeError> for BackendError {
     /// of [`BackendError::Io`] where no shared variant fits.
     fn from(error: KubeError) -> Self {
         match error {
-            KubeError::NoContext => BackendError::Preflight {
+            KubeError::NoContext | KubeError::Setting { .. } => BackendError::Preflight {
                 message: error.to_string(),
             },
             KubeError::PodNotReady { ref pod, .. } => BackendError::NotReady {

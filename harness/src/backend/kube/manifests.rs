@@ -1,7 +1,7 @@
-//! The objects the backend applies, built without IO: namespaces, probe pods and
-//! NetworkPolicies converted back from the engine's model.
+//! The objects the backend applies, built without IO: namespaces, probe pods, their
+//! Services, and NetworkPolicies converted back from the engine's model.
 
-use super::names::{NamespaceMap, ownership_labels};
+use super::names::{NamespaceMap, POD_LABEL, RUN_ID_LABEL, ownership_labels, service_name};
 use crate::engine::{
     Cidr, LabelSelector, Labels, NAMESPACE_NAME_LABEL, NetworkPolicy, Operator, Peer, PolicyPort,
     PortRef, Rule,
@@ -12,7 +12,7 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use netpol_probes::spec::{Check, PortSpec};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The name of the container running `netpol-probe serve`, in which probes are exec'd.
 pub const AGENT_CONTAINER: &str = "agent";
@@ -79,7 +79,18 @@ pub fn namespace_labels_patch(name: &str, labels: Labels) -> core::Namespace {
     }
 }
 
-/// The probe pod standing in for one topology pod.
+/// The labels that select exactly the probe pod named `pod` of run `run_id`: the run id and
+/// the pod's [`POD_LABEL`]. Its Service selects it by them alone, since a fixture's own
+/// labels (`app: meeting-app`) may be shared by several pods.
+pub fn pod_identity(pod: &str, run_id: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (RUN_ID_LABEL.to_owned(), run_id.to_owned()),
+        (POD_LABEL.to_owned(), service_name(pod)),
+    ])
+}
+
+/// The probe pod standing in for one topology pod, labelled with the topology's labels, the
+/// ownership labels and [`pod_identity`].
 ///
 /// One `agent` container serves every port the agent answers itself; each `postgres` or
 /// `redis` port gets a real server container beside it, and each `dns` port number a CoreDNS,
@@ -94,6 +105,7 @@ pub fn probe_pod(
 ) -> Result<core::Pod, String> {
     let mut pod_labels = labels.clone();
     pod_labels.extend(ownership_labels(settings.run_id));
+    pod_labels.extend(pod_identity(name, settings.run_id));
     let mut containers = vec![agent_container(ports, settings)?];
     let mut volumes = Vec::new();
     for spec in ports {
@@ -159,6 +171,78 @@ pub fn probe_pod(
         }),
         ..Default::default()
     })
+}
+
+/// The ClusterIP Service standing for the probe pod named `pod` (in `namespace`, serving
+/// `ports`), as an application would reach the pod: named by [`service_name`], labelled with
+/// the ownership labels, selecting the pod by [`pod_identity`], with one port per port the
+/// pod serves. Each Service port has the pod port's number and protocol and, when the pod
+/// port has a name, its name and a `targetPort` by that name (which the endpoints controller
+/// resolves to the container port of that name and protocol); an unnamed one is named
+/// `<protocol>-<port>` (a Service with several ports must name each) and targets the number.
+/// `None` for a pod that serves no port: a Service needs at least one, and nothing dials
+/// such a pod. Field meanings:
+/// <https://kubernetes.io/docs/reference/kubernetes-api/service-resources/service-v1/>
+pub fn probe_service(
+    pod: &str,
+    namespace: &str,
+    ports: &[PortSpec],
+    run_id: &str,
+) -> Option<core::Service> {
+    if ports.is_empty() {
+        return None;
+    }
+    let mut taken: BTreeSet<String> = ports.iter().filter_map(|p| p.name.clone()).collect();
+    let service_ports = ports
+        .iter()
+        .map(|spec| {
+            let (name, target) = match &spec.name {
+                Some(name) => (name.clone(), IntOrString::String(name.clone())),
+                None => (
+                    unnamed_port_name(spec, &mut taken),
+                    IntOrString::Int(i32::from(spec.port)),
+                ),
+            };
+            core::ServicePort {
+                name: Some(name),
+                protocol: Some(spec.protocol.as_str().to_owned()),
+                port: i32::from(spec.port),
+                target_port: Some(target),
+                ..Default::default()
+            }
+        })
+        .collect();
+    Some(core::Service {
+        metadata: meta::ObjectMeta {
+            name: Some(service_name(pod)),
+            namespace: Some(namespace.to_owned()),
+            labels: Some(ownership_labels(run_id)),
+            ..Default::default()
+        },
+        spec: Some(core::ServiceSpec {
+            type_: Some("ClusterIP".to_owned()),
+            selector: Some(pod_identity(pod, run_id)),
+            ports: Some(service_ports),
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+}
+
+/// `tcp-80` for an unnamed 80/TCP, made unique among the Service's port names (`taken`,
+/// which the new name joins) by a counter should a named port already be called that.
+fn unnamed_port_name(spec: &PortSpec, taken: &mut BTreeSet<String>) -> String {
+    let base = format!(
+        "{}-{}",
+        spec.protocol.as_str().to_ascii_lowercase(),
+        spec.port
+    );
+    let name = std::iter::once(base.clone())
+        .chain((2..).map(|n| format!("{base}-{n}")))
+        .find(|name| !taken.contains(name))
+        .unwrap_or(base);
+    taken.insert(name.clone());
+    name
 }
 
 /// `netpol-probe serve` with the pod's ports as `--port PORT/PROTOCOL/CHECK[/NAME]`.

@@ -21,8 +21,17 @@
 //!   privileges; real Postgres, Redis and DNS (CoreDNS) containers beside the agent for those
 //!   ports; spread across nodes.
 //!   [`KubeBackend::crosses_nodes`] tells whether an edge crossed nodes.
+//! - **Services** ([`manifests::probe_service`]): one ClusterIP Service per probe pod with
+//!   ports, in the pod's namespace, named by [`names::service_name`] (the pod's name when it
+//!   is a valid Service name), selecting exactly that pod by the run id and the pod's
+//!   [`names::POD_LABEL`], one port per port the pod serves (`targetPort` by name when the
+//!   port has one). `--via service` dials its ClusterIP, `--via dns` its name
+//!   `<service>.<namespace>.svc.<cluster domain>` ([`KubeConfig::cluster_domain`],
+//!   `NETPOL_KUBE_CLUSTER_DOMAIN`, default `cluster.local`) through the cluster DNS. The
+//!   baseline waits out the endpoints' propagation: it retries until every edge connects.
 //! - **Provided pods** (CoreDNS) are found by their labels and reached through the ClusterIP
-//!   of the Service selecting them (`kube-dns`).
+//!   of the Service selecting them (`kube-dns`), which is also their Service in `service`
+//!   and `dns` modes and, for the DNS pod, the resolver. Nothing is created for them.
 //! - **Policies**: server-side apply, field manager `netpol-harness`, forced; removed by name.
 //! - **Probes** ([`exec`]): one exec of `netpol-probe probe` per source pod per call, the
 //!   batch on stdin. A failing exec is an infrastructure error, never a verdict.
@@ -51,7 +60,7 @@ pub mod wait;
 #[cfg(test)]
 mod tests;
 
-pub use backend::{ClusterPod, KubeBackend};
+pub use backend::{ClusterPod, ClusterService, KubeBackend};
 pub use clean::{Cleaned, clean, clean_cluster, clean_context};
 pub use config::{ClusterAccess, KubeConfig, connect, connect_to, resolve_access, resolve_context};
 pub use error::{ExecError, KubeError};

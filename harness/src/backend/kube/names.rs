@@ -11,6 +11,10 @@
 //! [`NamespaceMap::cluster_name`] translates the label's values in `namespaceSelector`s (see
 //! the `manifests` module). Pods in exact namespaces get the run id as a name suffix so that
 //! two runs sharing such a namespace do not collide.
+//!
+//! Each probe pod has a ClusterIP Service of its own, named by [`service_name`]: the pod's
+//! cluster name when it is a valid Service name (a DNS-1035 label), else a name derived from
+//! it. The same name is the value of the pod's [`POD_LABEL`], which the Service selects.
 
 use crate::engine::{NAMESPACE_NAME_LABEL, NetworkPolicy, Operator, Peer, Topology};
 use std::collections::{BTreeMap, BTreeSet};
@@ -21,6 +25,9 @@ pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 pub const MANAGED_BY_VALUE: &str = "netpol-harness";
 /// Set on every object the harness creates, to the run id.
 pub const RUN_ID_LABEL: &str = "netpol-harness/run-id";
+/// Set on every probe pod to its [`service_name`]: with [`RUN_ID_LABEL`], the labels that
+/// select exactly that pod (a fixture's own labels may be shared by several pods).
+pub const POD_LABEL: &str = "netpol-harness/pod";
 /// The field manager of every server-side apply.
 pub const FIELD_MANAGER: &str = "netpol-harness";
 
@@ -132,6 +139,55 @@ impl NamespaceMap {
     }
 }
 
+/// The name of the Service standing for the probe pod named `pod` (its cluster name), stable
+/// for a given pod name. A pod name that is a valid DNS-1035 label (at most 63 lowercase
+/// letters, digits and `-`, starting with a letter, ending with a letter or digit), as most
+/// are, is used as it is. Any other (pod names are DNS-1123 subdomains: they may hold dots,
+/// start with a digit or be longer) becomes a valid label: other characters replaced by `-`,
+/// `s-` put before a leading digit, shortened, and a hash of the whole pod name appended so
+/// that two pods whose names differ only where they were changed keep distinct Services.
+pub fn service_name(pod: &str) -> String {
+    if is_dns1035_label(pod) {
+        return pod.to_owned();
+    }
+    let mut base: String = pod
+        .chars()
+        .map(|c| {
+            if c.is_ascii_lowercase() || c.is_ascii_digit() {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    if !base.starts_with(|c: char| c.is_ascii_lowercase()) {
+        base.insert_str(0, "s-");
+    }
+    let hash = format!("{:08x}", fnv1a(pod.as_bytes()) as u32);
+    let keep = (63 - hash.len() - 1).min(base.len());
+    format!("{}-{hash}", base[..keep].trim_end_matches('-'))
+}
+
+/// A DNS-1035 label, the syntax of a Service name.
+fn is_dns1035_label(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 63
+        && bytes[0].is_ascii_lowercase()
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+        && bytes[bytes.len() - 1] != b'-'
+}
+
+/// 64-bit FNV-1a: a hash that, unlike `std`'s, is the same in every build, so a pod keeps its
+/// Service name across versions of the harness.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, b| {
+        (hash ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
 /// `name-suffix`, shortened so that it stays a valid DNS label (63 characters at most).
 fn suffixed(name: &str, suffix: &str) -> String {
     let keep = 63usize.saturating_sub(suffix.len() + 1).min(name.len());
@@ -238,6 +294,54 @@ mod tests {
         let name = suffixed(&long, "abcdef");
         assert_eq!(name.len(), 63);
         assert!(name.ends_with("-abcdef"));
+    }
+
+    #[test]
+    fn pod_names_that_are_valid_service_names_name_their_service() {
+        for name in ["frontend", "controller-r1", "a", &"a".repeat(63)] {
+            assert_eq!(service_name(name), name);
+        }
+    }
+
+    #[test]
+    fn other_pod_names_become_valid_distinct_and_stable_service_names() {
+        let names = [
+            "web.v2",
+            "web-v2",
+            "2fa",
+            "a.b.c",
+            "a-b.c",
+            &format!("{}.x", "a".repeat(100)),
+            &format!("{}.y", "a".repeat(100)),
+            &"b".repeat(64),
+        ];
+        let derived: Vec<String> = names.iter().map(|n| service_name(n)).collect();
+        for (name, service) in names.iter().zip(&derived) {
+            assert!(is_dns1035_label(service), "{name} -> {service}");
+            assert!(service.len() <= 63, "{name} -> {service}");
+            assert_eq!(&service_name(name), service, "stable for {name}");
+        }
+        let distinct: BTreeSet<&String> = derived.iter().collect();
+        assert_eq!(distinct.len(), derived.len(), "{derived:?}");
+        assert_eq!(service_name("web-v2"), "web-v2");
+        assert!(
+            service_name("web.v2").starts_with("web-v2-"),
+            "{}",
+            service_name("web.v2")
+        );
+        assert!(
+            service_name("2fa").starts_with("s-2fa-"),
+            "{}",
+            service_name("2fa")
+        );
+    }
+
+    #[test]
+    fn service_names_derive_from_a_hash_that_does_not_change_between_builds() {
+        // FNV-1a 64 of "web.v2", low 32 bits: a change here renames every derived Service.
+        assert_eq!(service_name("web.v2"), "web-v2-f5280609");
+        assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
     }
 
     #[test]

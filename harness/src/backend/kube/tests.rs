@@ -1,7 +1,8 @@
 //! The backend against a fake API server: an in-process `tower` service handed to
 //! `kube::Client::new`, which records every request and answers from a small in-memory
-//! store (server-side apply stores the applied object, merge patches change labels, lists
-//! honour equality label and field selectors, watches never answer).
+//! store (server-side apply stores the applied object, assigning pods an IP and a node and
+//! Services a ClusterIP; merge patches change labels; lists honour equality label and field
+//! selectors; watches never answer).
 
 use super::exec::{ExecOutput, ExecRequest};
 use super::*;
@@ -149,6 +150,12 @@ struct Cluster {
     /// Pods that stay pending with an image pull error.
     never_ready: BTreeSet<String>,
     pods_started: u8,
+    /// ClusterIPs allocated so far, from 10.96.1.1.
+    services_created: u8,
+    /// Answer Service applies without `spec.clusterIP` (it is stored, and a get shows it).
+    hide_cluster_ip_on_apply: bool,
+    /// Allocate no ClusterIP at all, as if a webhook made the Services headless.
+    headless_services: bool,
 }
 
 impl Cluster {
@@ -292,6 +299,25 @@ impl Cluster {
                     "serviceaccounts",
                     json!({"metadata": {"name": "default", "namespace": name}}),
                 );
+            }
+            "services" => {
+                let namespace = object["metadata"]["namespace"].as_str().unwrap().to_owned();
+                let key = ("services".to_owned(), namespace, name.clone());
+                // A ClusterIP is allocated once, at creation; later applies keep it.
+                let allocated = match self.objects.get(&key) {
+                    Some(existing) => existing["spec"]["clusterIP"].clone(),
+                    None if self.headless_services => json!("None"),
+                    None => {
+                        self.services_created += 1;
+                        json!(format!("10.96.1.{}", self.services_created))
+                    }
+                };
+                object["spec"]["clusterIP"] = allocated;
+                self.insert(resource, object.clone());
+                if self.hide_cluster_ip_on_apply {
+                    object["spec"].as_object_mut().unwrap().remove("clusterIP");
+                }
+                return object;
             }
             "pods" => {
                 let namespace = object["metadata"]["namespace"].as_str().unwrap().to_owned();
@@ -719,6 +745,7 @@ async fn a_probe_pod_runs_the_agent_unprivileged_with_its_ports_and_identity() {
             "app": "meeting-app-frontend",
             "app.kubernetes.io/managed-by": "netpol-harness",
             "netpol-harness/run-id": "r1",
+            "netpol-harness/pod": "frontend",
         }})
     );
     let spec = &pod["spec"];
@@ -1215,6 +1242,376 @@ async fn the_exec_request_runs_netpol_probe_with_stdin_over_a_websocket_upgrade(
 }
 
 // ---------------------------------------------------------------------------------------------
+// Services
+
+/// Every object of `resource` in the fake cluster.
+fn stored(api: &FakeApi, resource: &str) -> Vec<Value> {
+    api.cluster
+        .lock()
+        .unwrap()
+        .objects
+        .iter()
+        .filter(|((r, _, _), _)| r == resource)
+        .map(|(_, object)| object.clone())
+        .collect()
+}
+
+/// The paths of every server-side apply of a Service, in order.
+fn applied_services(api: &FakeApi) -> Vec<String> {
+    api.requests()
+        .iter()
+        .filter(|r| r.is_apply() && r.path.contains("/services/"))
+        .map(|r| r.path.clone())
+        .collect()
+}
+
+/// Two pods sharing their app label, one serving named and unnamed ports over TCP, UDP and
+/// SCTP, one without ports, and one whose name is no valid Service name.
+fn services_topology() -> Topology {
+    Topology {
+        namespaces: vec![namespace("shop", &[])],
+        pods: vec![
+            pod(
+                "shop",
+                "flask",
+                &[("app", "shop")],
+                vec![
+                    port(5000, Protocol::Tcp, Check::Http, Some("http")),
+                    port(5000, Protocol::Udp, Check::Udp, Some("udp")),
+                    port(7000, Protocol::Udp, Check::Udp, None),
+                    port(9000, Protocol::Sctp, Check::Sctp, None),
+                ],
+            ),
+            pod(
+                "shop",
+                "node",
+                &[("app", "shop")],
+                vec![port(80, Protocol::Tcp, Check::Http, None)],
+            ),
+            pod("shop", "client", &[("app", "client")], vec![]),
+            pod(
+                "shop",
+                "web.v2",
+                &[("app", "web")],
+                vec![port(8080, Protocol::Tcp, Check::Http, Some("http"))],
+            ),
+        ],
+    }
+}
+
+#[tokio::test]
+async fn a_probe_pod_gets_a_cluster_ip_service_with_one_port_per_served_port() {
+    let api = FakeApi::new(Cluster::seeded());
+    let mut backend = KubeBackend::with_client(api.client(), Connected::default(), config());
+    backend.deploy(&services_topology()).await.unwrap();
+    assert_eq!(
+        api.applied("/api/v1/namespaces/shop-r1/services/flask"),
+        json!({
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {
+                "name": "flask",
+                "namespace": "shop-r1",
+                "labels": {
+                    "app.kubernetes.io/managed-by": "netpol-harness",
+                    "netpol-harness/run-id": "r1"
+                }
+            },
+            "spec": {
+                "type": "ClusterIP",
+                "selector": {"netpol-harness/pod": "flask", "netpol-harness/run-id": "r1"},
+                "ports": [
+                    {"name": "http", "protocol": "TCP", "port": 5000, "targetPort": "http"},
+                    {"name": "udp", "protocol": "UDP", "port": 5000, "targetPort": "udp"},
+                    {"name": "udp-7000", "protocol": "UDP", "port": 7000, "targetPort": 7000},
+                    {"name": "sctp-9000", "protocol": "SCTP", "port": 9000, "targetPort": 9000}
+                ]
+            }
+        })
+    );
+    assert_eq!(
+        api.applied("/api/v1/namespaces/shop-r1/services/node")["spec"]["ports"],
+        json!([{"name": "tcp-80", "protocol": "TCP", "port": 80, "targetPort": 80}])
+    );
+    assert_eq!(
+        applied_services(&api),
+        [
+            "/api/v1/namespaces/shop-r1/services/flask",
+            "/api/v1/namespaces/shop-r1/services/node",
+            "/api/v1/namespaces/shop-r1/services/web-v2-f5280609",
+        ],
+        "one Service per probe pod with ports, none for the pod without"
+    );
+    backend.teardown().await.unwrap();
+}
+
+#[tokio::test]
+async fn each_service_selects_exactly_its_pod_even_when_pods_share_their_app_labels() {
+    let api = FakeApi::new(Cluster::seeded());
+    let mut backend = KubeBackend::with_client(api.client(), Connected::default(), config());
+    backend.deploy(&services_topology()).await.unwrap();
+    let pods = stored(&api, "pods");
+    for service in stored(&api, "services") {
+        if service["metadata"]["namespace"] != "shop-r1" {
+            continue;
+        }
+        let selector: BTreeMap<String, String> =
+            serde_json::from_value(service["spec"]["selector"].clone()).unwrap();
+        let selected: Vec<&Value> = pods
+            .iter()
+            .filter(|pod| {
+                let labels = labels_of(pod);
+                pod["metadata"]["namespace"] == "shop-r1"
+                    && selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+            })
+            .collect();
+        assert_eq!(selected.len(), 1, "{service}");
+        // The pod's named container ports resolve every targetPort given by name.
+        let container_ports: Vec<Value> = selected[0]["spec"]["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|c| c["ports"].as_array().cloned().unwrap_or_default())
+            .collect();
+        for service_port in service["spec"]["ports"].as_array().unwrap() {
+            let target = &service_port["targetPort"];
+            let found = container_ports.iter().any(|p| {
+                p["protocol"] == service_port["protocol"]
+                    && (p["name"] == *target || p["containerPort"] == *target)
+                    && p["containerPort"] == service_port["port"]
+            });
+            assert!(
+                found,
+                "{service_port} has no container port in {container_ports:?}"
+            );
+        }
+    }
+    let web = pods
+        .iter()
+        .find(|p| p["metadata"]["name"] == "web.v2")
+        .unwrap();
+    assert_eq!(labels_of(web)["netpol-harness/pod"], "web-v2-f5280609");
+    backend.teardown().await.unwrap();
+}
+
+#[tokio::test]
+async fn services_report_their_cluster_ip_and_name_and_coredns_its_kube_dns_service() {
+    let (_, mut backend, _) = deployed(Cluster::seeded()).await;
+    let ip = |text: &str| text.parse::<IpAddr>().unwrap();
+    // Services are applied in topology order, after the pods: frontend, postgres, controller.
+    assert_eq!(backend.service_address(FRONTEND), Some(ip("10.96.1.1")));
+    assert_eq!(backend.service_address(POSTGRES), Some(ip("10.96.1.2")));
+    assert_eq!(backend.service_address(CONTROLLER), Some(ip("10.96.1.3")));
+    assert_eq!(backend.service_address(COREDNS), Some(ip("10.96.0.10")));
+    assert_eq!(
+        backend.service_host(FRONTEND).as_deref(),
+        Some("frontend.meeting-app-r1.svc.cluster.local")
+    );
+    assert_eq!(
+        backend.service_host(CONTROLLER).as_deref(),
+        Some("controller-r1.ingress-nginx.svc.cluster.local")
+    );
+    assert_eq!(
+        backend.service_host(COREDNS).as_deref(),
+        Some("kube-dns.kube-system.svc.cluster.local")
+    );
+    assert_eq!(backend.resolver(), Some(ip("10.96.0.10")));
+    // The pod address is unchanged by the Service.
+    assert_eq!(backend.address(FRONTEND), ip("192.168.1.1"));
+    backend.teardown().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_cluster_domain_of_the_configuration_ends_every_service_name() {
+    let api = FakeApi::new(Cluster::seeded());
+    let config = KubeConfig {
+        cluster_domain: "corp.example".into(),
+        ..config()
+    };
+    let mut backend = KubeBackend::with_client(api.client(), Connected::default(), config);
+    backend.deploy(&topology()).await.unwrap();
+    assert_eq!(
+        backend.service_host(POSTGRES).as_deref(),
+        Some("postgres.meeting-app-r1.svc.corp.example")
+    );
+    assert_eq!(
+        backend.service_host(COREDNS).as_deref(),
+        Some("kube-dns.kube-system.svc.corp.example")
+    );
+    backend.teardown().await.unwrap();
+}
+
+#[tokio::test]
+async fn without_a_dns_pod_in_the_topology_there_is_no_resolver_and_no_service_for_portless_pods() {
+    let api = FakeApi::new(Cluster::seeded());
+    let mut backend = KubeBackend::with_client(api.client(), Connected::default(), config());
+    backend.deploy(&services_topology()).await.unwrap();
+    assert_eq!(backend.resolver(), None);
+    assert_eq!(backend.service_address(2), None);
+    assert_eq!(backend.service_host(2), None);
+    assert_eq!(
+        backend.service_host(3).as_deref(),
+        Some("web-v2-f5280609.shop-r1.svc.cluster.local")
+    );
+    backend.teardown().await.unwrap();
+}
+
+#[tokio::test]
+async fn nothing_is_created_in_the_namespace_of_provided_pods() {
+    let (api, mut backend, _) = deployed(Cluster::seeded()).await;
+    let into_kube_system: Vec<String> = api
+        .requests()
+        .iter()
+        .filter(|r| r.method != "GET" && r.path.contains("/namespaces/kube-system"))
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert!(into_kube_system.is_empty(), "{into_kube_system:?}");
+    backend.teardown().await.unwrap();
+    let into_kube_system = api
+        .requests()
+        .iter()
+        .any(|r| r.method != "GET" && r.path.contains("/namespaces/kube-system"));
+    assert!(!into_kube_system, "teardown leaves kube-system alone");
+}
+
+#[tokio::test]
+async fn a_cluster_ip_missing_from_the_apply_answer_is_read_back() {
+    let mut cluster = Cluster::seeded();
+    cluster.hide_cluster_ip_on_apply = true;
+    let (api, mut backend, _) = deployed(cluster).await;
+    assert_eq!(
+        backend.service_address(FRONTEND),
+        Some("10.96.1.1".parse().unwrap())
+    );
+    let read = api.requests().into_iter().any(|r| {
+        r.method == "GET" && r.path == "/api/v1/namespaces/meeting-app-r1/services/frontend"
+    });
+    assert!(read, "the Service is read once more for its ClusterIP");
+    backend.teardown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_service_without_a_cluster_ip_stops_the_deploy_and_is_still_removed() {
+    let mut cluster = cluster_with_ingress_nginx();
+    cluster.headless_services = true;
+    // Only controller, in the reused ingress-nginx, so its Service is deleted by name.
+    let mut topology = topology();
+    topology
+        .pods
+        .retain(|p| p.name == "controller" || p.provided);
+    let api = FakeApi::new(cluster);
+    let mut backend = KubeBackend::with_client(api.client(), Connected::default(), config());
+    let error = backend.deploy(&topology).await.unwrap_err();
+    let message = super::error::error_chain(&error);
+    assert!(
+        message.contains("Service ingress-nginx/controller-r1 has no ClusterIP"),
+        "{message}"
+    );
+    backend.teardown().await.unwrap();
+    assert!(
+        api.deleted()
+            .contains(&"/api/v1/namespaces/ingress-nginx/services/controller-r1".to_owned()),
+        "{:?}",
+        api.deleted()
+    );
+}
+
+#[tokio::test]
+async fn pods_whose_service_names_would_collide_are_refused_before_anything_is_created() {
+    let api = FakeApi::new(Cluster::seeded());
+    let mut backend = KubeBackend::with_client(api.client(), Connected::default(), config());
+    let mut topology = services_topology();
+    topology.pods.push(pod(
+        "shop",
+        "web-v2-f5280609",
+        &[],
+        vec![port(80, Protocol::Tcp, Check::Http, None)],
+    ));
+    let error = backend.deploy(&topology).await.unwrap_err();
+    let BackendError::Unsupported(message) = &error else {
+        panic!("{error:?}")
+    };
+    assert!(
+        message.contains("shop/web.v2 and shop/web-v2-f5280609"),
+        "{message}"
+    );
+    assert!(message.contains("rename one"), "{message}");
+    assert!(api.requests().is_empty(), "{:?}", api.requests());
+}
+
+#[tokio::test]
+async fn the_runner_dials_cluster_ips_and_service_names_through_kube_dns() {
+    use crate::backend::Via;
+    use crate::runner::plan::baseline_edges;
+    use crate::runner::probing::{Dial, dial, probe_round};
+    let (_, mut backend, exec) = deployed(Cluster::seeded()).await;
+    let ip = |text: &str| text.parse::<IpAddr>().unwrap();
+    assert_eq!(
+        dial(&backend, POSTGRES, Via::Service),
+        Ok(Dial {
+            ip: ip("10.96.1.2"),
+            host: None,
+            resolver: None
+        })
+    );
+    assert_eq!(
+        dial(&backend, POSTGRES, Via::Dns),
+        Ok(Dial {
+            ip: ip("10.96.1.2"),
+            host: Some("postgres.meeting-app-r1.svc.cluster.local".into()),
+            resolver: Some(ip("10.96.0.10"))
+        })
+    );
+    assert_eq!(
+        dial(&backend, COREDNS, Via::Dns).map(|d| d.host),
+        Ok(Some("kube-dns.kube-system.svc.cluster.local".into()))
+    );
+
+    // A whole round in service and dns modes reaches the agents with those targets.
+    let topology = topology();
+    let edges = baseline_edges("meeting-app", &topology, &[Via::Service, Via::Dns]);
+    let options = crate::runner::RunOptions::default();
+    let observations = probe_round(&backend, &topology, &edges, &options)
+        .await
+        .unwrap();
+    assert_eq!(observations.len(), edges.len());
+    let sent: Vec<Target> = exec
+        .requests
+        .lock()
+        .unwrap()
+        .iter()
+        .flat_map(|r| serde_json::from_slice::<Vec<Target>>(&r.stdin).unwrap())
+        .collect();
+    let to_postgres: Vec<(IpAddr, Option<String>, Option<IpAddr>)> = sent
+        .iter()
+        .filter(|t| t.port == 5432)
+        .map(|t| (t.ip, t.host.clone(), t.resolver))
+        .collect();
+    let postgres_host = "postgres.meeting-app-r1.svc.cluster.local".to_owned();
+    // From frontend and controller, once per mode.
+    assert_eq!(
+        to_postgres,
+        [
+            (ip("10.96.1.2"), None, None),
+            (ip("10.96.1.2"), None, None),
+            (
+                ip("10.96.1.2"),
+                Some(postgres_host.clone()),
+                Some(ip("10.96.0.10"))
+            ),
+            (ip("10.96.1.2"), Some(postgres_host), Some(ip("10.96.0.10"))),
+        ]
+    );
+    assert!(
+        sent.iter()
+            .filter(|t| t.port == 53)
+            .all(|t| t.ip == ip("10.96.0.10")),
+        "CoreDNS is dialled through kube-dns: {sent:?}"
+    );
+    backend.teardown().await.unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
 // Teardown and clean
 
 #[tokio::test]
@@ -1226,8 +1623,26 @@ async fn teardown_deletes_what_the_run_created_and_nothing_else() {
         api.deleted(),
         [
             "/apis/networking.k8s.io/v1/namespaces/meeting-app-r1/networkpolicies/frontend-policy",
+            "/api/v1/namespaces/ingress-nginx/services/controller-r1",
             "/api/v1/namespaces/ingress-nginx/pods/controller-r1",
             "/api/v1/namespaces/meeting-app-r1",
+        ]
+    );
+    // The Services in the deleted namespace went with it; those of the cluster stayed.
+    let services: Vec<(String, String)> = api
+        .cluster
+        .lock()
+        .unwrap()
+        .objects
+        .keys()
+        .filter(|(resource, _, _)| resource == "services")
+        .map(|(_, namespace, name)| (namespace.clone(), name.clone()))
+        .collect();
+    assert_eq!(
+        services,
+        [
+            ("kube-system".to_owned(), "kube-dns".to_owned()),
+            ("kube-system".to_owned(), "metrics".to_owned())
         ]
     );
     let before = api.requests().len();
@@ -1262,6 +1677,19 @@ async fn clean_deletes_only_labelled_objects() {
         "networkpolicies",
         json!({"metadata": {"name": "users-own", "namespace": "default"}}),
     );
+    cluster.insert(
+        "services",
+        json!({"metadata": {"name": "frontend", "namespace": "meeting-app-old", "labels": owned}}),
+    );
+    cluster.insert(
+        "services",
+        json!({"metadata": {"name": "controller-old", "namespace": "ingress-nginx", "labels": owned}}),
+    );
+    cluster.insert(
+        "services",
+        json!({"metadata": {"name": "ingress-nginx-controller", "namespace": "ingress-nginx",
+                            "labels": {"app": "ingress-nginx"}}}),
+    );
     let api = FakeApi::new(cluster);
 
     let cleaned = clean(&api.client()).await.unwrap();
@@ -1291,6 +1719,7 @@ async fn clean_deletes_only_labelled_objects() {
         [
             "/api/v1/namespaces/meeting-app-old",
             "/apis/networking.k8s.io/v1/namespaces/ingress-nginx/networkpolicies/frontend-policy",
+            "/api/v1/namespaces/ingress-nginx/services/controller-old",
             "/api/v1/namespaces/ingress-nginx/pods/controller-old",
         ]
     );
@@ -1299,9 +1728,20 @@ async fn clean_deletes_only_labelled_objects() {
         [
             "Namespace meeting-app-old",
             "NetworkPolicy ingress-nginx/frontend-policy",
+            "Service ingress-nginx/controller-old",
             "Pod ingress-nginx/controller-old",
         ]
     );
+    let left: Vec<String> = api
+        .cluster
+        .lock()
+        .unwrap()
+        .objects
+        .keys()
+        .filter(|(resource, namespace, _)| resource == "services" && namespace != "kube-system")
+        .map(|(_, namespace, name)| format!("{namespace}/{name}"))
+        .collect();
+    assert_eq!(left, ["ingress-nginx/ingress-nginx-controller"]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1389,6 +1829,61 @@ async fn a_real_cluster_enforces_a_deny_all_policy() {
     result.unwrap();
 }
 
+/// Deploys two pods and the cluster's CoreDNS on the cluster of `NETPOL_KUBE_CONTEXT`, and
+/// checks that one reaches the other through its Service's ClusterIP and through its name
+/// resolved by kube-dns (retried while the endpoints propagate).
+#[tokio::test]
+#[ignore = "needs a kind cluster"]
+async fn a_real_cluster_answers_through_the_service_and_its_name() {
+    let config = KubeConfig::from_env(None).expect("NETPOL_KUBE_CONTEXT names the cluster");
+    let mut backend = KubeBackend::connect(config).await.unwrap();
+    let mut topology = topology();
+    topology.namespaces = vec![namespace("e2e-svc", &[]), namespace("kube-system", &[])];
+    topology.pods = vec![
+        pod(
+            "e2e-svc",
+            "a",
+            &[("pod", "a")],
+            vec![port(80, Protocol::Tcp, Check::Http, Some("http"))],
+        ),
+        pod(
+            "e2e-svc",
+            "b",
+            &[("pod", "b")],
+            vec![port(80, Protocol::Tcp, Check::Http, None)],
+        ),
+        topology.pods[COREDNS].clone(),
+    ];
+    let result = async {
+        backend.deploy(&topology).await?;
+        let by_service = Target {
+            port: 80,
+            ..target("service", backend.service_address(1).unwrap(), "e2e-svc/b")
+        };
+        let by_name = Target {
+            id: "dns".into(),
+            host: backend.service_host(1),
+            resolver: backend.resolver(),
+            ..by_service.clone()
+        };
+        let mut last = Vec::new();
+        for _ in 0..20 {
+            last = backend
+                .probe(0, &[by_service.clone(), by_name.clone()])
+                .await?;
+            if last.iter().all(|r| r.outcome.is_connected()) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        assert!(last.iter().all(|r| r.outcome.is_connected()), "{last:?}");
+        Ok::<_, BackendError>(())
+    }
+    .await;
+    backend.teardown().await.unwrap();
+    result.unwrap();
+}
+
 #[tokio::test]
 async fn the_seed_fixture_deploys_with_its_named_namespaces_kept_and_the_others_suffixed() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/meeting-app");
@@ -1416,8 +1911,26 @@ async fn the_seed_fixture_deploys_with_its_named_namespaces_kept_and_the_others_
     );
     let applied = api.requests().iter().filter(|r| r.is_apply()).count();
     let probe_pods = topology.pods.iter().filter(|p| !p.provided).count();
+    let services = topology
+        .pods
+        .iter()
+        .filter(|p| !p.provided && !p.ports.is_empty())
+        .count();
     let created_namespaces = topology.namespaces.len() - 1;
-    assert_eq!(applied, created_namespaces + probe_pods + policies.len());
+    assert_eq!(
+        applied,
+        created_namespaces + probe_pods + services + policies.len()
+    );
+    for (index, pod) in topology.pods.iter().enumerate() {
+        let cluster = backend.cluster_pod(index).unwrap();
+        let expected = if pod.provided {
+            Some("kube-dns.kube-system.svc.cluster.local".to_owned())
+        } else {
+            (!pod.ports.is_empty())
+                .then(|| format!("{}.{}.svc.cluster.local", cluster.name, cluster.namespace))
+        };
+        assert_eq!(backend.service_host(index), expected, "{}", pod.id());
+    }
     backend.teardown().await.unwrap();
 }
 

@@ -5,7 +5,7 @@ use crate::backend::{Backend, BackendError};
 use crate::engine::{
     Edge, Engine, Labels, NAMESPACE_NAME_LABEL, NetworkPolicy, PodIndex, Topology,
 };
-use netpol_probes::wire::{Outcome, ProbeResult, Target};
+use netpol_probes::wire::{Outcome, ProbeResult, Target, unix_ms_now};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
@@ -43,6 +43,12 @@ pub struct FakeBackend {
     pub mistakes: BTreeMap<String, Outcome>,
     /// Pods (`namespace/name`) whose servers never answer: every probe to them is refused.
     pub dead: Vec<String>,
+    /// How long a batch's agent takes to start: its probes leave this long after the batch
+    /// was asked for, and say so in [`ProbeResult::started_at_ms`].
+    pub send_delay: Duration,
+    /// The addresses pods get, by pod index, as a cluster's IPAM would choose them; empty for
+    /// the topology's.
+    pub addresses: Vec<IpAddr>,
     /// Make `deploy` fail.
     pub fail_deploy: bool,
     pub(super) enforced: Option<Enforced>,
@@ -112,8 +118,12 @@ impl Backend for FakeBackend {
                 detail: "server did not start".to_owned(),
             });
         }
+        let mut topology = topology.clone();
+        for (pod, address) in topology.pods.iter_mut().zip(&self.addresses) {
+            pod.ip = *address;
+        }
         self.enforced = Some(Enforced {
-            topology: topology.clone(),
+            topology,
             old: Vec::new(),
             new: Vec::new(),
             effective_at: Instant::now(),
@@ -168,6 +178,10 @@ impl Backend for FakeBackend {
         let enforced = self.enforced.as_ref().ok_or(BackendError::NotDeployed)?;
         let record = (enforced.topology.pods[src].id(), targets.len());
         self.calls.lock().unwrap().batches.push(record);
+        // The wall clock stands still under paused Tokio time: the start of the probes is
+        // the wall-clock time of the call plus the simulated start-up.
+        let started_at_ms = unix_ms_now() + self.send_delay.as_secs_f64() * 1000.0;
+        tokio::time::sleep(self.send_delay).await;
         let results: Vec<(ProbeResult, bool)> = targets
             .iter()
             .map(|target| {
@@ -183,6 +197,7 @@ impl Backend for FakeBackend {
                     outcome,
                     elapsed_ms,
                     detail,
+                    started_at_ms: Some(started_at_ms),
                 };
                 (result, timed_out)
             })

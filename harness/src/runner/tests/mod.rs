@@ -235,7 +235,40 @@ async fn a_matrix_that_matches_at_once_converges_in_two_rounds() {
     let report = run(&mut backend, &fixture()).await.unwrap();
     let convergence = &report.steps[0].convergence;
     assert_eq!(convergence.rounds, 2);
-    assert_eq!(convergence.time_ms, Some(0.0));
+    // The first round's probes left at once (the wall clock moves a little in between).
+    let time = convergence.time_ms.unwrap();
+    assert!((0.0..50.0).contains(&time), "{convergence:?}");
+    assert_eq!(convergence.resolution_ms, Some(time));
+}
+
+#[tokio::test(start_paused = true)]
+async fn convergence_is_timed_by_when_probes_leave_not_when_rounds_begin() {
+    // Agents start 800 ms after their round begins. Before the policy takes effect the
+    // denied edge leaks at once, so rounds begin every 801 ms: 0, 801, ..., 4005, whose
+    // probes leave at 4805, after the 4500 ms delay. Timed by round starts, convergence
+    // would read 4005 ms, before the policy took effect.
+    let mut backend = FakeBackend {
+        enforcement_delay: Duration::from_millis(4500),
+        send_delay: Duration::from_millis(800),
+        ..FakeBackend::default()
+    };
+    let report = run(&mut backend, &fixture()).await.unwrap();
+
+    assert!(report.passed(), "{:?}", failing(&report));
+    let convergence = &report.steps[0].convergence;
+    let (time, resolution) = (
+        convergence.time_ms.unwrap(),
+        convergence.resolution_ms.unwrap(),
+    );
+    assert!(
+        time - resolution <= 4500.0 && 4500.0 <= time,
+        "the delay lies in the reported interval: {time} ms ± {resolution} ms"
+    );
+    assert!(
+        (4804.0..4850.0).contains(&time) && (750.0..850.0).contains(&resolution),
+        "from the last leak (4004 ms) to the first probe that saw the policy (4805 ms): \
+         {time} ms ± {resolution} ms"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -474,4 +507,70 @@ async fn several_fixtures_run_in_order_each_on_a_fresh_backend() {
     let (reports, error) = run_fixtures(failing, &planned, &options(), &Silent).await;
     assert!(reports.is_empty());
     assert_eq!(error.unwrap().exit_code(), EXIT_INFRASTRUCTURE);
+}
+
+/// The demo fixture with `db`'s policy admitting `cidr` instead of the `web` pods.
+fn fixture_with_ip_block(cidr: &str) -> Fixture {
+    let mut fixture = fixture();
+    let (addr, prefix) = cidr.split_once('/').unwrap();
+    let cidr = crate::engine::Cidr {
+        addr: addr.parse().unwrap(),
+        prefix: prefix.parse().unwrap(),
+    };
+    fixture.policies[0].ingress[0].peers = vec![Peer::IpBlock(crate::engine::IpBlock {
+        cidr,
+        except: Vec::new(),
+    })];
+    fixture
+}
+
+fn addresses(ips: &[&str]) -> Vec<std::net::IpAddr> {
+    ips.iter().map(|ip| ip.parse().unwrap()).collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn pods_that_get_other_addresses_stop_a_run_whose_ip_blocks_depend_on_them() {
+    // The policy admits web by its fixture address; the cluster gives web another one.
+    let fixture = fixture_with_ip_block("10.0.0.1/32");
+    let mut backend = FakeBackend {
+        addresses: addresses(&["192.168.7.1", "192.168.7.2", "192.168.7.3"]),
+        ..FakeBackend::default()
+    };
+    let error = run(&mut backend, &fixture).await.unwrap_err();
+
+    assert!(matches!(error, Error::AddressDependent { .. }), "{error:?}");
+    assert_eq!(error.exit_code(), EXIT_INFRASTRUCTURE);
+    let message = error.to_string();
+    for expected in [
+        "app/web got 192.168.7.1, not 10.0.0.1",
+        "demo::policies::app/web->app/db:5432/TCP::allow would be deny",
+    ] {
+        assert!(message.contains(expected), "{message}");
+    }
+    assert_eq!(backend.calls().teardowns, 1, "torn down after the error");
+    assert!(backend.calls().applies.is_empty(), "no policy applied");
+}
+
+#[tokio::test(start_paused = true)]
+async fn other_addresses_are_fine_when_no_verdict_depends_on_them() {
+    for (cidr, ips) in [
+        // Every pod inside the block, at either address.
+        ("0.0.0.0/0", ["192.168.7.1", "192.168.7.2", "192.168.7.3"]),
+        // Selectors only: addresses do not matter.
+        ("", ["192.168.7.1", "192.168.7.2", "192.168.7.3"]),
+        // The block admits web at its new address, and only web, at both.
+        ("10.0.0.1/32", ["10.0.0.1", "10.9.0.2", "10.9.0.3"]),
+    ] {
+        let fixture = if cidr.is_empty() {
+            fixture()
+        } else {
+            fixture_with_ip_block(cidr)
+        };
+        let mut backend = FakeBackend {
+            addresses: addresses(&ips),
+            ..FakeBackend::default()
+        };
+        let report = run(&mut backend, &fixture).await.unwrap();
+        assert!(report.passed(), "{cidr}: {:?}", failing(&report));
+    }
 }
