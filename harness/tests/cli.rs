@@ -433,3 +433,81 @@ fn synth_writes_a_cluster_that_plan_reads() {
     let plan = harness(&["plan", "--topology", &topology, "--policies", &policies]);
     assert!(plan.status.success(), "{}", stderr(&plan));
 }
+
+/// A repository-like directory: `profiles/` with copies of the shipped `meeting-app` and
+/// `semantics` profiles (and `extra` files), and `fixtures` linking to the real fixtures.
+fn profiles_root(name: &str, extra: &[(&str, &str)]) -> PathBuf {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = std::env::temp_dir().join(format!("nph-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(root.join("profiles")).unwrap();
+    std::os::unix::fs::symlink(repo.join("fixtures"), root.join("fixtures")).unwrap();
+    for profile in ["meeting-app.yaml", "semantics.yaml"] {
+        let from = repo.join("profiles").join(profile);
+        std::fs::copy(from, root.join("profiles").join(profile)).unwrap();
+    }
+    for (file, text) in extra {
+        std::fs::write(root.join("profiles").join(file), text).unwrap();
+    }
+    root
+}
+
+#[test]
+fn profiles_lists_each_profile_with_its_fixtures_modes_and_backends() {
+    let root = profiles_root("profiles", &[]);
+    let dir = root.join("profiles").display().to_string();
+    let output = harness(&["profiles", "--profiles-dir", &dir]);
+    std::fs::remove_dir_all(&root).unwrap();
+    let text = stdout(&output);
+    assert!(output.status.success(), "{text}{}", stderr(&output));
+    let seed = text.find("meeting-app: ").expect("the seed profile");
+    let semantics = text.find("semantics: ").expect("the semantics profile");
+    assert!(seed < semantics, "in name order: {text}");
+    let (seed, semantics) = (&text[seed..semantics], &text[semantics..]);
+    assert!(seed.contains("fixtures: fixtures/meeting-app"), "{seed}");
+    assert!(seed.contains("modes:    pod, service, dns"), "{seed}");
+    assert!(seed.contains("backends: local, kube"), "{seed}");
+    assert!(
+        semantics.contains("requires: pinned-pod-ips"),
+        "{semantics}"
+    );
+    assert!(semantics.contains("backends: local\n"), "{semantics}");
+}
+
+#[test]
+fn profiles_names_the_file_field_and_line_of_an_invalid_profile_and_exits_2() {
+    let broken =
+        "description: points nowhere\nfixtures:\n  - fixtures/meeting-app\n  - fixtures/nope\n";
+    let root = profiles_root("invalid", &[("broken.yaml", broken)]);
+    let dir = root.join("profiles").display().to_string();
+    let output = harness(&["profiles", "--profiles-dir", &dir]);
+    std::fs::remove_dir_all(&root).unwrap();
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("meeting-app: "),
+        "the valid ones are still listed: {text}"
+    );
+    assert!(text.contains("INVALID: "), "{text}");
+    assert!(
+        text.contains("broken.yaml: fixtures[1]: fixture directory"),
+        "{text}"
+    );
+    assert!(text.contains("(line 4)"), "{text}");
+    assert!(
+        stderr(&output).contains("1 of 3 profiles"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn compare_of_a_missing_report_is_bad_input_naming_it() {
+    let output = harness(&["compare", "/nonexistent/old", "/nonexistent/new.json"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("/nonexistent/old"),
+        "{}",
+        stderr(&output)
+    );
+}

@@ -201,22 +201,19 @@ pub fn local() -> Implementation {
             match nft_version(&text) {
                 Some(version) => (
                     version.to_owned(),
-                    format!("`nft --version`: {}", text.trim()),
+                    format!("nft --version: {}", text.trim()),
                 ),
                 None => (
                     UNKNOWN.to_owned(),
-                    format!("`nft --version` printed {text:?}"),
+                    format!("nft --version printed {text:?}"),
                 ),
             }
         }
         Ok(output) => (
             UNKNOWN.to_owned(),
-            format!("`nft --version` failed ({})", output.status),
+            format!("nft --version failed ({})", output.status),
         ),
-        Err(error) => (
-            UNKNOWN.to_owned(),
-            format!("`nft` could not be run: {error}"),
-        ),
+        Err(error) => (UNKNOWN.to_owned(), format!("nft could not be run: {error}")),
     };
     Implementation {
         cni: LOCAL_DATA_PLANE.to_owned(),
