@@ -1,20 +1,23 @@
 //! `netpol-harness certify` and `compare` on the real local backend, over the shipped
-//! `meeting-app` and `semantics` profiles:
+//! profiles (`meeting-app`, `semantics`, `upstream-model`):
 //!
 //! 1. a clean certification passes, and its report directory holds what a publisher needs:
 //!    counts equal to the trials the profiles plan (computed from the plans here), JUnit and
 //!    JSON files and an HTML page (one cell per trial) that agree with them, convergence
 //!    figures, no fault, digests;
-//! 2. the same profiles again with a fault injected through the runner options (the command
-//!    line has no `--fault` for `certify`): the report says it is not a certification, lists
-//!    the failing edges with their explanations, and its digests equal the first run's, since
-//!    the inputs are the same (this second run is what proves digests stable across runs);
-//! 3. `compare` finds every failing edge of the faulted report as a regression (exit 1), and
-//!    the other way round as fixed (exit 0).
+//! 2. `meeting-app` and `semantics` again with a fault injected through the runner options
+//!    (the command line has no `--fault` for `certify`): the report says it is not a
+//!    certification, lists the failing edges with their explanations, and its digests equal
+//!    the first run's, since the inputs are the same (this second run is what proves digests
+//!    stable across runs; the upstream model's is compared with one computed from its files);
+//! 3. `compare` finds every failing edge of the faulted report as a regression (exit 1), the
+//!    upstream model's edges as removed, and the other way round the failures as fixed
+//!    (exit 0).
 //!
 //! Needs root (network namespaces, nftables) and the `netpol-probe` binary (built by
-//! `cargo test --workspace`, or set NETPOL_PROBE_BIN). About two minutes: the clean run takes
-//! about one, the faulted one waits out a short convergence timeout on every failing step.
+//! `cargo test --workspace`, or set NETPOL_PROBE_BIN). About five minutes: the clean run takes
+//! about four (the upstream model's 20 steps in two modes, three), the faulted one waits out
+//! a short convergence timeout on every failing step.
 
 #[expect(
     dead_code,
@@ -24,25 +27,32 @@ mod common;
 
 use clap::Parser;
 use netpol_harness::certify::profile;
-use netpol_harness::certify::report::{CertificationReport, NOT_A_CERTIFICATION, Verdict};
+use netpol_harness::certify::report::{
+    CertificationReport, FixtureOutcome, FixtureRun, NOT_A_CERTIFICATION, ProfileRun, Verdict,
+};
 use netpol_harness::cli::{self, Cli, Command, Status};
 use netpol_harness::report::RunReport;
 use netpol_harness::runner::{Fixture, Plan, RunOptions};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-const PROFILES: [&str; 2] = ["meeting-app", "semantics"];
+/// Every shipped profile: the clean certification runs them all.
+const PROFILES: [&str; 3] = ["meeting-app", "semantics", "upstream-model"];
+/// The faulted run's profiles: the upstream model is left out, because with a fault every one
+/// of its 20 steps waits out the convergence timeout in each mode (minutes); its digest is
+/// checked against one computed from its files instead.
+const FAULTED: [&str; 2] = ["meeting-app", "semantics"];
 
 fn profiles_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../profiles")
 }
 
-fn certify_args(out: &Path) -> Vec<String> {
+fn certify_args(profiles: &[&str], out: &Path) -> Vec<String> {
     let mut args: Vec<String> = ["netpol-harness", "certify", "--backend", "local"]
         .map(str::to_owned)
         .to_vec();
-    for name in PROFILES {
-        args.extend(["--profile".to_owned(), name.to_owned()]);
+    for name in profiles {
+        args.extend(["--profile".to_owned(), (*name).to_owned()]);
     }
     args.extend([
         "--profiles-dir".to_owned(),
@@ -108,6 +118,31 @@ fn html_cells(dir: &Path) -> (Vec<(String, usize, usize)>, bool) {
     (cells, external)
 }
 
+/// A profile's digest computed from its files alone, without running it.
+fn digest_from_files(name: &str) -> String {
+    let profile = profile::load(&profiles_dir(), name).unwrap();
+    let fixtures = profile
+        .fixtures
+        .iter()
+        .zip(&profile.fixture_dirs)
+        .map(|(path, dir)| {
+            let fixture = Fixture::load(dir).unwrap();
+            FixtureRun {
+                path: path.clone(),
+                name: fixture.name.clone(),
+                source_hash: fixture.source_hash.clone(),
+                plan: Plan::with_modes(&fixture, &profile.modes).unwrap(),
+                outcome: FixtureOutcome::Skipped("not run".to_owned()),
+            }
+        })
+        .collect();
+    ProfileRun {
+        profile: &profile,
+        fixtures,
+    }
+    .digest()
+}
+
 fn compare(old: &Path, new: &Path) -> (Status, String) {
     let cli = Cli::try_parse_from([
         "netpol-harness",
@@ -130,7 +165,7 @@ fn certify_reports_every_planned_trial_and_compare_finds_an_injected_faults_regr
     let (clean_dir, faulted_dir) = (root.join("clean"), root.join("faulted"));
 
     // 1. The clean certification.
-    let cli = Cli::try_parse_from(certify_args(&clean_dir)).unwrap();
+    let cli = Cli::try_parse_from(certify_args(&PROFILES, &clean_dir)).unwrap();
     let mut out = Vec::new();
     let status = cli::run(cli, &mut out).expect("no infrastructure error");
     let printed = String::from_utf8(out).unwrap();
@@ -194,7 +229,7 @@ fn certify_reports_every_planned_trial_and_compare_finds_an_injected_faults_regr
     assert!(!markdown.contains("Failing edges"), "{markdown}");
 
     // 2. The same profiles with a data plane that ignores ingress policies.
-    let Command::Certify(args) = Cli::try_parse_from(certify_args(&faulted_dir))
+    let Command::Certify(args) = Cli::try_parse_from(certify_args(&FAULTED, &faulted_dir))
         .unwrap()
         .command
     else {
@@ -218,16 +253,27 @@ fn certify_reports_every_planned_trial_and_compare_finds_an_injected_faults_regr
     assert_eq!(faulted.note.as_deref(), Some(NOT_A_CERTIFICATION));
     assert_eq!(faulted.faults, ["no-ingress"]);
     assert_eq!(faulted.result, Verdict::Fail);
-    assert_eq!(faulted.counts.total(), all_trials);
+    let faulted_trials: usize = clean.profiles[..FAULTED.len()]
+        .iter()
+        .map(|p| p.counts.total())
+        .sum();
+    assert_eq!(faulted.counts.total(), faulted_trials);
     assert!(faulted.counts.failed > 0);
     // Same inputs, same digests, run after run.
-    assert_eq!(faulted.fixtures_digest, clean.fixtures_digest);
     for (a, b) in clean.profiles.iter().zip(&faulted.profiles) {
         assert_eq!(a.digest, b.digest, "{}", a.name);
         assert!(
             b.counts.failed > 0,
             "no-ingress fails denied edges of {}",
             b.name
+        );
+    }
+    for profile in &clean.profiles[FAULTED.len()..] {
+        assert_eq!(
+            profile.digest,
+            digest_from_files(&profile.name),
+            "{}",
+            profile.name
         );
     }
     let markdown = std::fs::read_to_string(faulted_dir.join("report.md")).unwrap();
@@ -252,7 +298,14 @@ fn certify_reports_every_planned_trial_and_compare_finds_an_injected_faults_regr
         faulted.counts.failed
     );
     assert!(text.contains(&summary), "{summary}\n{text}");
-    assert!(text.contains("0 added, 0 removed"), "{text}");
+    let removed: usize = clean.profiles[FAULTED.len()..]
+        .iter()
+        .map(|p| p.counts.total())
+        .sum();
+    assert!(
+        text.contains(&format!("0 added, {removed} removed")),
+        "{text}"
+    );
     assert!(
         text.contains("profile meeting-app, fixture meeting-app, step policies"),
         "{text}"

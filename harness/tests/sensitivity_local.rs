@@ -26,6 +26,7 @@ fn every_fault_is_detected_by_the_seed_or_the_semantics_fixture_and_the_clean_ru
     let mut out = Vec::new();
     let status = cli::run(cli, &mut out).expect("no infrastructure error");
     let table = String::from_utf8(out).unwrap();
+    eprintln!("{table}");
     assert_eq!(status, Status::Success, "{table}");
     assert!(
         table.contains("PASS: the clean run passes and every fault is caught"),

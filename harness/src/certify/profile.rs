@@ -492,7 +492,13 @@ mod tests {
         assert!(seed.fixture_dirs[0].join("topology.yaml").is_file());
         let semantics = load(&dir, "semantics").unwrap();
         assert_eq!(semantics.requires, [Requirement::PinnedPodIps]);
+        let upstream = load(&dir, "upstream-model").unwrap();
+        assert_eq!(upstream.fixtures, ["fixtures/upstream-model"]);
+        assert_eq!(upstream.requires, [Requirement::PinnedPodIps]);
         let message = load(&dir, "nope").unwrap_err().to_string();
-        assert!(message.contains("meeting-app, semantics"), "{message}");
+        assert!(
+            message.contains("meeting-app, semantics, upstream-model"),
+            "{message}"
+        );
     }
 }

@@ -8,7 +8,9 @@
 //!
 //! Environment:
 //! - `NETPOL_FIXTURES`: fixture directories, or directories of them (`:`-separated); default
-//!   every fixture under the repository's `fixtures/`;
+//!   every fixture under the repository's `fixtures/` except the slow ones of
+//!   [`OPT_IN_FIXTURES`], which run only when named (`NETPOL_FIXTURES=$PWD/fixtures` from the
+//!   repository root runs them all; relative paths are relative to `harness/`);
 //! - `NETPOL_BACKEND`: `local` (default) or `kube`; `kube` also needs `NETPOL_KUBE_CONTEXT`,
 //!   so that a test run never picks a cluster by itself;
 //! - `NETPOL_VIA`: the probe modes, a comma list of `pod` (default), `service` and `dns`;
@@ -28,7 +30,7 @@ use crate::backend::{KubeBackend, LocalBackend, LocalConfig, Via};
 use crate::engine::{Engine, lint};
 use crate::report::{EdgeReport, message::failure_message};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// A fixture of the suite: loaded and planned, or why not.
@@ -57,15 +59,37 @@ pub struct SuiteResults {
     pub errors: BTreeMap<String, String>,
 }
 
+/// Fixtures under the repository's `fixtures/` that the default suite leaves out because a run
+/// of them takes minutes (`upstream-model`: 20 steps, about 85 s in pod mode on the local
+/// backend); `NETPOL_FIXTURES` runs them.
+pub const OPT_IN_FIXTURES: [&str; 1] = ["upstream-model"];
+
 impl Suite {
-    /// The fixtures `NETPOL_FIXTURES` names, or every fixture under the repository's
+    /// The fixtures `NETPOL_FIXTURES` names, or [`Suite::default_roots`] of the repository's
     /// `fixtures/` directory.
     pub fn from_env() -> Suite {
         let roots: Vec<PathBuf> = match std::env::var_os("NETPOL_FIXTURES") {
             Some(paths) => std::env::split_paths(&paths).collect(),
-            None => vec![PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures")],
+            None => {
+                Suite::default_roots(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures"))
+            }
         };
         Suite::load(&roots)
+    }
+
+    /// The fixture directories under `root` but those named in [`OPT_IN_FIXTURES`]; `root`
+    /// itself when it cannot be listed, so that loading it reports why.
+    pub fn default_roots(root: &Path) -> Vec<PathBuf> {
+        match fixture_dirs(root) {
+            Ok(dirs) => dirs
+                .into_iter()
+                .filter(|dir| {
+                    let name = dir.file_name().and_then(|name| name.to_str());
+                    !name.is_some_and(|name| OPT_IN_FIXTURES.contains(&name))
+                })
+                .collect(),
+            Err(_) => vec![root.to_owned()],
+        }
     }
 
     /// Loads and plans the fixtures under `roots`, in the modes `NETPOL_VIA` names.
