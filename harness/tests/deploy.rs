@@ -178,3 +178,64 @@ fn the_entry_point_hands_the_results_over_even_when_the_certification_fails() {
     assert!(listing.lines().any(|l| l == "./p/f.junit.xml"), "{listing}");
     std::fs::remove_dir_all(&results).unwrap();
 }
+
+/// Every (apiGroup, resource, verb) a ClusterRole grants.
+fn grants(role: &Value) -> std::collections::BTreeSet<(String, String, String)> {
+    let strings = |value: &Value| -> Vec<String> {
+        value
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut grants = std::collections::BTreeSet::new();
+    for rule in role["rules"].as_array().expect("rules") {
+        for group in strings(&rule["apiGroups"]) {
+            for resource in strings(&rule["resources"]) {
+                for verb in strings(&rule["verbs"]) {
+                    grants.insert((group.clone(), resource.clone(), verb));
+                }
+            }
+        }
+    }
+    grants
+}
+
+#[test]
+fn the_readme_cluster_role_is_the_one_in_deploy_rbac_yaml_but_for_certify_extras() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let block = readme
+        .split("```yaml\n")
+        .skip(1)
+        .filter_map(|rest| rest.split("\n```").next())
+        .find(|block| block.contains("kind: ClusterRole"))
+        .expect("the README shows the ClusterRole");
+    let shown: Value = serde_saphyr::from_str(block).expect("the README's ClusterRole parses");
+    let rbac = yaml_documents(&repo().join("deploy/rbac.yaml"));
+    let role = rbac
+        .iter()
+        .find(|d| d["kind"] == "ClusterRole")
+        .expect("deploy/rbac.yaml has a ClusterRole");
+    let (shown, deployed) = (grants(&shown), grants(role));
+    assert!(!shown.is_empty());
+    // The README's role is what `run` needs; deploy/rbac.yaml adds what `certify` reads.
+    let missing: Vec<_> = shown.difference(&deployed).collect();
+    assert!(
+        missing.is_empty(),
+        "in the README, not in deploy/rbac.yaml: {missing:?}"
+    );
+    let extra: Vec<_> = deployed.difference(&shown).collect();
+    assert_eq!(
+        extra,
+        [&(
+            "apps".to_owned(),
+            "daemonsets".to_owned(),
+            "list".to_owned()
+        )],
+        "deploy/rbac.yaml grants more than the README says it adds"
+    );
+}
