@@ -30,7 +30,7 @@ VIA ?= pod,service,dns
 # The harness itself as an image, for runs inside the cluster (deploy/sonobuoy-plugin.yaml).
 HARNESS_IMAGE ?= netpol-harness:dev
 # The certification profiles `make certify` runs (a comma list; `netpol-harness profiles`).
-PROFILES ?= meeting-app
+PROFILES ?= meeting-app,semantics,upstream-model
 CERTIFY_OUT ?= $(REPORTS)/certify-$(CNI)
 
 # Calico: the official manifest at a pinned version, checked against a pinned sha256 before it

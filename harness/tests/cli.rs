@@ -454,24 +454,30 @@ fn profiles_root(name: &str, extra: &[(&str, &str)]) -> PathBuf {
 
 #[test]
 fn profiles_lists_each_profile_with_its_fixtures_modes_and_backends() {
-    let root = profiles_root("profiles", &[]);
+    let pinned =
+        "description: pinned\nfixtures: [fixtures/semantics]\nrequires: [pinned-pod-ips]\n";
+    let root = profiles_root("profiles", &[("pinned.yaml", pinned)]);
     let dir = root.join("profiles").display().to_string();
     let output = harness(&["profiles", "--profiles-dir", &dir]);
     std::fs::remove_dir_all(&root).unwrap();
     let text = stdout(&output);
     assert!(output.status.success(), "{text}{}", stderr(&output));
     let seed = text.find("meeting-app: ").expect("the seed profile");
+    let pinned = text.find("pinned: ").expect("the pinned profile");
     let semantics = text.find("semantics: ").expect("the semantics profile");
-    assert!(seed < semantics, "in name order: {text}");
-    let (seed, semantics) = (&text[seed..semantics], &text[semantics..]);
+    assert!(seed < pinned && pinned < semantics, "in name order: {text}");
+    let (seed, pinned, semantics) = (
+        &text[seed..pinned],
+        &text[pinned..semantics],
+        &text[semantics..],
+    );
     assert!(seed.contains("fixtures: fixtures/meeting-app"), "{seed}");
     assert!(seed.contains("modes:    pod, service, dns"), "{seed}");
     assert!(seed.contains("backends: local, kube"), "{seed}");
-    assert!(
-        semantics.contains("requires: pinned-pod-ips"),
-        "{semantics}"
-    );
-    assert!(semantics.contains("backends: local\n"), "{semantics}");
+    assert!(pinned.contains("requires: pinned-pod-ips"), "{pinned}");
+    assert!(pinned.contains("backends: local\n"), "{pinned}");
+    assert!(!semantics.contains("requires:"), "{semantics}");
+    assert!(semantics.contains("backends: local, kube"), "{semantics}");
 }
 
 #[test]

@@ -49,9 +49,10 @@ pub struct Profile {
 /// Something a profile's fixtures need from a backend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Requirement {
-    /// The topology gives pods explicit addresses (`ip:`) that the policies name in
-    /// `ipBlock`s. The local backend assigns them; a Kubernetes cluster assigns its own pod
-    /// IPs, so there the `ipBlock` edges would not mean what they say.
+    /// The fixtures must run where pods get the topology's addresses (`ip:`), i.e. the local
+    /// backend. The shipped profiles do not need it: the runner rewrites `ipBlock`s for the
+    /// addresses a cluster gives (`runner::readdress`); a user's profile whose blocks name
+    /// bare addresses that cannot follow the pods can declare it to be skipped on a cluster.
     PinnedPodIps,
 }
 
@@ -491,10 +492,13 @@ mod tests {
         assert_eq!(seed.modes, [Via::Pod, Via::Service, Via::Dns]);
         assert!(seed.fixture_dirs[0].join("topology.yaml").is_file());
         let semantics = load(&dir, "semantics").unwrap();
-        assert_eq!(semantics.requires, [Requirement::PinnedPodIps]);
+        assert!(
+            semantics.requires.is_empty(),
+            "ipBlocks follow the pods on a cluster"
+        );
         let upstream = load(&dir, "upstream-model").unwrap();
         assert_eq!(upstream.fixtures, ["fixtures/upstream-model"]);
-        assert_eq!(upstream.requires, [Requirement::PinnedPodIps]);
+        assert!(upstream.requires.is_empty());
         let message = load(&dir, "nope").unwrap_err().to_string();
         assert!(
             message.contains("meeting-app, semantics, upstream-model"),

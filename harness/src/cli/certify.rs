@@ -363,10 +363,21 @@ mod tests {
 
     #[test]
     fn a_profile_the_backend_cannot_run_alone_is_bad_input_naming_the_requirement() {
-        let dir = profiles_dir();
+        // A profile of the user's that declares it needs the fixture's own pod addresses.
+        let root = std::env::temp_dir().join(format!("nph-certify-pinned-{}", std::process::id()));
+        let profiles = root.join("profiles");
+        std::fs::create_dir_all(&profiles).unwrap();
+        let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures");
+        let _ = std::os::unix::fs::symlink(fixtures, root.join("fixtures"));
+        std::fs::write(
+            profiles.join("pinned.yaml"),
+            "description: pinned\nfixtures: [fixtures/semantics]\nrequires: [pinned-pod-ips]\n",
+        )
+        .unwrap();
+        let dir = profiles.display().to_string();
         let args = [
             "--profile",
-            "semantics",
+            "pinned",
             "--profiles-dir",
             &dir,
             "--out",
@@ -377,6 +388,7 @@ mod tests {
             "none",
         ];
         let (code, message) = exit(&parse(&args).unwrap());
+        std::fs::remove_dir_all(&root).unwrap();
         assert_eq!(code, 2, "{message}");
         assert!(message.contains("pinned-pod-ips"), "{message}");
         assert!(message.contains("kube backend lacks"), "{message}");

@@ -74,13 +74,15 @@ pub enum Error {
     BatchStalled { pod: String, seconds: u64 },
     #[error("interrupted by Ctrl-C: the run stopped and its deployment is torn down")]
     Interrupted,
-    /// The backend gave pods other addresses than the fixture's, and an `ipBlock` of the
-    /// fixture's policies turns that into other verdicts: the plan does not hold here.
+    /// The backend gave pods other addresses than the fixture's, and some `ipBlock` of the
+    /// fixture's policies gives edges another verdict there even when rewritten for the new
+    /// addresses (see `runner::readdress`): the plan does not hold here.
     #[error(
         "fixture {fixture}: the pods did not get the fixture's addresses ({}), and its ipBlock \
-         peers then give {} edges another verdict ({}); run it on a backend that honours the \
-         topology's `ip:` fields (the local backend does), or leave pinned addresses out of \
-         the fixture's ipBlocks",
+         peers, even rewritten for the new addresses, give {} edges another verdict ({}); run \
+         it on a backend that honours the topology's `ip:` fields (the local backend does), or \
+         make its ipBlocks select pods only (a block naming a bare address no pod has cannot \
+         follow a pod that gets that address)",
         examples(moved), changed.len(), examples(changed)
     )]
     AddressDependent {

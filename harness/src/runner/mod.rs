@@ -45,6 +45,7 @@ pub mod fixture;
 mod options;
 pub mod plan;
 pub mod probing;
+mod readdress;
 mod run;
 pub mod sensitivity;
 pub mod steps;

@@ -169,7 +169,12 @@ pub fn baseline_edges(fixture: &str, topology: &Topology, modes: &[Via]) -> Vec<
     planned_edges(fixture, "baseline", &state, modes)
 }
 
-fn planned_edges(fixture: &str, step: &str, state: &State, modes: &[Via]) -> Vec<PlannedEdge> {
+pub(super) fn planned_edges(
+    fixture: &str,
+    step: &str,
+    state: &State,
+    modes: &[Via],
+) -> Vec<PlannedEdge> {
     let engine = Engine::new(&state.topology, &state.policies);
     let edges: Vec<Edge> = engine
         .edges()

@@ -221,8 +221,15 @@ async fn execute<B: Backend>(
     observer: &dyn Observer,
     phases: &mut PhaseTimes,
 ) -> Result<Vec<StepReport>> {
-    deploy_and_baseline(backend, fixture, plan, options, observer, phases).await?;
-    run_steps(backend, plan, options, observer).await
+    let readdressed =
+        deploy_and_baseline(backend, fixture, plan, options, observer, phases).await?;
+    run_steps(
+        backend,
+        readdressed.as_ref().unwrap_or(plan),
+        options,
+        observer,
+    )
+    .await
 }
 
 /// Runs every planned step in order: its changes, convergence and verification.
@@ -242,6 +249,13 @@ async fn run_steps<B: Backend>(
 }
 
 /// Deploys the fixture's topology and proves every edge connects with no policy.
+///
+/// Returns the plan to run instead of `plan` when the pods got other addresses than the
+/// fixture's and some `ipBlock` had to follow them (see [`readdress`](super::readdress)).
+///
+/// # Errors
+/// Infrastructure errors, and [`Error::AddressDependent`] when the pods' addresses change a
+/// verdict that no rewritten `ipBlock` can keep.
 pub(super) async fn deploy_and_baseline<B: Backend>(
     backend: &mut B,
     fixture: &Fixture,
@@ -249,7 +263,7 @@ pub(super) async fn deploy_and_baseline<B: Backend>(
     options: &RunOptions,
     observer: &dyn Observer,
     phases: &mut PhaseTimes,
-) -> Result<()> {
+) -> Result<Option<Plan>> {
     let topology = &fixture.topology;
     let (deployed, deploy_ms) =
         timed_phase(Phase::Deploy, 0, None, observer, backend.deploy(topology)).await;
@@ -258,7 +272,7 @@ pub(super) async fn deploy_and_baseline<B: Backend>(
         action: "deploy the topology".to_owned(),
         source,
     })?;
-    check_addresses(&*backend, fixture, plan)?;
+    let readdressed = super::readdress::readdress(&*backend, plan)?;
 
     let edges = baseline_edges(&fixture.name, topology, &plan.modes);
     let phase = Phase::Baseline;
@@ -274,51 +288,7 @@ pub(super) async fn deploy_and_baseline<B: Backend>(
         elapsed: start.elapsed(),
     });
     phases.baseline_ms = millis(start.elapsed());
-    Ok(())
-}
-
-/// Checks that the addresses the pods got leave every verdict as planned.
-///
-/// The engine plans with the fixture's pod addresses; a cluster's IPAM gives pods others.
-/// Only `ipBlock` peers tell pods apart by address, so when a pod moved, the plan is made
-/// again with the addresses the backend reports, and a verdict that differs stops the run:
-/// its expectations would be wrong for this cluster. Provided pods are left out: the backend
-/// reports their Service's address, not theirs.
-///
-/// # Errors
-/// [`Error::AddressDependent`], naming the moved pods and the verdicts they change.
-fn check_addresses<B: Backend>(backend: &B, fixture: &Fixture, plan: &Plan) -> Result<()> {
-    let mut actual = fixture.clone();
-    let mut moved = Vec::new();
-    for (index, pod) in actual.topology.pods.iter_mut().enumerate() {
-        let address = backend.address(index);
-        if !pod.provided && address != pod.ip {
-            moved.push(format!("{} got {address}, not {}", pod.id(), pod.ip));
-            pod.ip = address;
-        }
-    }
-    if moved.is_empty() {
-        return Ok(());
-    }
-    let replanned = Plan::with_modes(&actual, &plan.modes)?;
-    let changed: Vec<String> = plan
-        .edges()
-        .zip(replanned.edges())
-        .filter(|(planned, actual)| planned.expected != actual.expected)
-        .map(|(planned, actual)| format!("{} would be {}", planned.trial, actual.expected))
-        .collect();
-    if changed.is_empty() {
-        tracing::debug!(
-            moved = moved.len(),
-            "pods got other addresses; no verdict depends on them"
-        );
-        return Ok(());
-    }
-    Err(Error::AddressDependent {
-        fixture: fixture.name.clone(),
-        moved,
-        changed,
-    })
+    Ok(readdressed)
 }
 
 /// Makes a step's changes, converges and turns the last round into the step's report.

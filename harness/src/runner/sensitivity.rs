@@ -37,7 +37,11 @@ pub async fn sensitivity_local(
     let mut backend = LocalBackend::new(LocalConfig::default());
     let mut phases = PhaseTimes::default();
     let work = async {
-        deploy_and_baseline(&mut backend, fixture, plan, options, observer, &mut phases).await?;
+        // The local backend gives pods their fixture addresses, so this is `plan` itself.
+        let readdressed =
+            deploy_and_baseline(&mut backend, fixture, plan, options, observer, &mut phases)
+                .await?;
+        let plan = readdressed.as_ref().unwrap_or(plan);
         let mut reports = Vec::with_capacity(runs.len());
         for faults in runs {
             reports.push(fault_run(&mut backend, fixture, plan, faults, options, observer).await?);

@@ -27,6 +27,8 @@ pub(super) struct Enforced {
 pub struct Calls {
     pub deployed_pods: Vec<String>,
     pub applies: Vec<Vec<String>>,
+    /// The policies of each apply, as the backend received them.
+    pub applied: Vec<Vec<NetworkPolicy>>,
     pub pod_labels: Vec<(String, Labels)>,
     pub namespace_labels: Vec<(String, Labels)>,
     /// Targets per batch, in call order.
@@ -133,7 +135,10 @@ impl Backend for FakeBackend {
 
     async fn apply_policies(&mut self, policies: &[NetworkPolicy]) -> Result<(), BackendError> {
         let ids = policies.iter().map(NetworkPolicy::id).collect();
-        self.calls.lock().unwrap().applies.push(ids);
+        let mut calls = self.calls.lock().unwrap();
+        calls.applies.push(ids);
+        calls.applied.push(policies.to_vec());
+        drop(calls);
         self.changed(|enforced| enforced.new = policies.to_vec())
     }
 

@@ -509,17 +509,19 @@ async fn several_fixtures_run_in_order_each_on_a_fresh_backend() {
     assert_eq!(error.unwrap().exit_code(), EXIT_INFRASTRUCTURE);
 }
 
-/// The demo fixture with `db`'s policy admitting `cidr` instead of the `web` pods.
-fn fixture_with_ip_block(cidr: &str) -> Fixture {
-    let mut fixture = fixture();
-    let (addr, prefix) = cidr.split_once('/').unwrap();
-    let cidr = crate::engine::Cidr {
-        addr: addr.parse().unwrap(),
-        prefix: prefix.parse().unwrap(),
+/// The demo fixture with `db`'s policy admitting an ipBlock instead of the `web` pods.
+fn fixture_with_ip_block(block: &str, except: &[&str]) -> Fixture {
+    let cidr = |text: &str| {
+        let (addr, prefix) = text.split_once('/').unwrap();
+        crate::engine::Cidr {
+            addr: addr.parse().unwrap(),
+            prefix: prefix.parse().unwrap(),
+        }
     };
+    let mut fixture = fixture();
     fixture.policies[0].ingress[0].peers = vec![Peer::IpBlock(crate::engine::IpBlock {
-        cidr,
-        except: Vec::new(),
+        cidr: cidr(block),
+        except: except.iter().map(|e| cidr(e)).collect(),
     })];
     fixture
 }
@@ -529,9 +531,37 @@ fn addresses(ips: &[&str]) -> Vec<std::net::IpAddr> {
 }
 
 #[tokio::test(start_paused = true)]
-async fn pods_that_get_other_addresses_stop_a_run_whose_ip_blocks_depend_on_them() {
-    // The policy admits web by its fixture address; the cluster gives web another one.
-    let fixture = fixture_with_ip_block("10.0.0.1/32");
+async fn ip_blocks_follow_pods_that_get_other_addresses() {
+    // web (10.0.0.1) and db (10.0.0.2) inside, cache (10.0.0.3) carved out; the cluster
+    // scatters them over 192.168.7.0/28.
+    let fixture = fixture_with_ip_block("10.0.0.0/30", &["10.0.0.3/32"]);
+    let mut backend = FakeBackend {
+        addresses: addresses(&["192.168.7.9", "192.168.7.2", "192.168.7.5"]),
+        ..FakeBackend::default()
+    };
+    let report = run(&mut backend, &fixture).await.unwrap();
+
+    // The fake enforces what it received at the addresses it gave: every verdict held.
+    assert!(report.passed(), "{:?}", failing(&report));
+    let names: Vec<&str> = report.edges().map(|e| e.name.as_str()).collect();
+    let planned = Plan::new(&fixture).unwrap();
+    let trials: Vec<&str> = planned.edges().map(|e| e.trial.as_str()).collect();
+    assert_eq!(names, trials, "the same trials, with the same verdicts");
+    let applied = &backend.calls().applied[0];
+    let Peer::IpBlock(block) = &applied[0].ingress[0].peers[0] else {
+        panic!("{applied:?}");
+    };
+    assert_eq!(
+        block.to_string(),
+        "ipBlock 192.168.7.0/28 except 192.168.7.5/32"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn pods_that_get_other_addresses_stop_a_run_when_no_ip_block_can_follow_them() {
+    // The block names an address no pod has; the cluster gives web exactly that address, and
+    // a /32 cannot except itself.
+    let fixture = fixture_with_ip_block("192.168.7.1/32", &[]);
     let mut backend = FakeBackend {
         addresses: addresses(&["192.168.7.1", "192.168.7.2", "192.168.7.3"]),
         ..FakeBackend::default()
@@ -543,7 +573,7 @@ async fn pods_that_get_other_addresses_stop_a_run_whose_ip_blocks_depend_on_them
     let message = error.to_string();
     for expected in [
         "app/web got 192.168.7.1, not 10.0.0.1",
-        "demo::policies::app/web->app/db:5432/TCP::allow would be deny",
+        "demo::policies::app/web->app/db:5432/TCP::deny would be allow",
     ] {
         assert!(message.contains(expected), "{message}");
     }
@@ -552,25 +582,22 @@ async fn pods_that_get_other_addresses_stop_a_run_whose_ip_blocks_depend_on_them
 }
 
 #[tokio::test(start_paused = true)]
-async fn other_addresses_are_fine_when_no_verdict_depends_on_them() {
-    for (cidr, ips) in [
-        // Every pod inside the block, at either address.
+async fn other_addresses_leave_selector_policies_and_wide_blocks_alone() {
+    for (block, ips) in [
         ("0.0.0.0/0", ["192.168.7.1", "192.168.7.2", "192.168.7.3"]),
-        // Selectors only: addresses do not matter.
         ("", ["192.168.7.1", "192.168.7.2", "192.168.7.3"]),
-        // The block admits web at its new address, and only web, at both.
-        ("10.0.0.1/32", ["10.0.0.1", "10.9.0.2", "10.9.0.3"]),
     ] {
-        let fixture = if cidr.is_empty() {
+        let fixture = if block.is_empty() {
             fixture()
         } else {
-            fixture_with_ip_block(cidr)
+            fixture_with_ip_block(block, &[])
         };
         let mut backend = FakeBackend {
             addresses: addresses(&ips),
             ..FakeBackend::default()
         };
         let report = run(&mut backend, &fixture).await.unwrap();
-        assert!(report.passed(), "{cidr}: {:?}", failing(&report));
+        assert!(report.passed(), "{block}: {:?}", failing(&report));
+        assert_eq!(backend.calls().applied[0], fixture.policies, "{block}");
     }
 }
