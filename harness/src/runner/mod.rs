@@ -15,7 +15,10 @@
 //!   consecutive rounds ([`converge`](mod@converge));
 //! - *trial*: one edge of one verified step, as `cargo test` and JUnit show it, named
 //!   `fixture::step::src->dst:port/PROTOCOL::verdict`, the step as `step@mode` for probe
-//!   modes other than `pod` ([`plan::trial_name`]).
+//!   modes other than `pod` ([`plan::trial_name`]);
+//! - *readdressing*: after deploy, when a backend gave pods other addresses than the
+//!   fixture's (a cluster's IPAM), the `ipBlock`s that depend on them are rewritten to select
+//!   the same pods at their new addresses, and every verdict is checked unchanged (`readdress`).
 //!
 //! [`run_fixture`] runs one fixture; the `run` command ([`cli::run`]) and the `conformance`
 //! test target ([`suite`]) are built on it. Results are [`RunReport`]s.
