@@ -19,7 +19,7 @@ pub struct Args {
 /// Where the profiles are: shared by `profiles` and `certify`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ProfilesDir {
-    /// The directory of profile files (<name>.yaml). Fixture paths in a profile are relative
+    /// The directory of profile files (`<name>.yaml`). Fixture paths in a profile are relative
     /// to the directory that holds this one (the repository root for `profiles`).
     #[arg(
         long,

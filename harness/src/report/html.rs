@@ -1,7 +1,7 @@
 //! The HTML report: one self-contained page (inline CSS and JavaScript, no external assets,
 //! no network fetches) with a section per *profile* (e.g. a CNI and its configuration), in it
 //! one part per fixture, and in that one truth table per step (per step and probe mode,
-//! titled `step@mode` for modes other than `pod`, as the text [`matrix`](super::matrix)
+//! titled `step@mode` for modes other than `pod`, as the text [`matrix`](mod@super::matrix)
 //! does).
 //!
 //! A table has a row per source pod and a column per destination pod and port, laid out as

@@ -14,7 +14,7 @@
 //! | an answer that is not the expected protocol | `protocol_error` |
 //! | no SCTP in the kernel, or a check the protocol cannot carry | `unsupported` |
 //!
-//! A target with a `host` is first resolved ([`resolve`]: one UDP `A` query to its `resolver`,
+//! A target with a `host` is first resolved (`resolve`: one UDP `A` query to its `resolver`,
 //! under its own deadline of `timeout_ms`); a resolution that fails in any way is
 //! `dns_failure` and the target is not dialled. The check then dials the resolved address.
 
