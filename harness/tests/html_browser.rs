@@ -898,6 +898,7 @@ fn report_with_markup() -> RunReport {
             converge_timeout_ms: 30000,
             faults: vec![],
             pods: 2,
+            readdressed: Vec::new(),
             phases: PhaseTimes::default(),
         },
         steps: vec![StepReport {

@@ -429,6 +429,7 @@ mod tests {
                 converge_timeout_ms: 1,
                 faults: vec![],
                 pods: 2,
+                readdressed: Vec::new(),
                 phases: PhaseTimes::default(),
             },
             steps: vec![StepReport {

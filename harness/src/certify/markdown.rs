@@ -63,6 +63,23 @@ pub fn render(report: &CertificationReport, runs: &[ProfileRun<'_>]) -> String {
             );
         }
         text.push('\n');
+        for fixture in profile
+            .fixtures
+            .iter()
+            .filter(|f| !f.readdressed.is_empty())
+        {
+            let _ = writeln!(
+                text,
+                "The pods of `{}` got other addresses than the fixture's; these ipBlocks were \
+                 rewritten to select the same pods at their new addresses (every verdict \
+                 checked unchanged):\n",
+                fixture.path
+            );
+            for rewrite in &fixture.readdressed {
+                let _ = writeln!(text, "- `{rewrite}`");
+            }
+            text.push('\n');
+        }
         failing_edges(&mut text, run);
     }
     text

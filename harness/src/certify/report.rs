@@ -190,6 +190,10 @@ pub struct FixtureReport {
     /// The trial names of the failing edges, in run order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failing: Vec<String>,
+    /// The `ipBlock`s rewritten for the addresses the cluster gave the pods (see
+    /// [`Metadata::readdressed`](crate::report::Metadata::readdressed)).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub readdressed: Vec<String>,
 }
 
 /// What happened to one planned fixture.
@@ -346,6 +350,7 @@ fn fixture_report(profile: &str, fixture: &FixtureRun) -> FixtureReport {
         junit: None,
         json: None,
         failing: Vec::new(),
+        readdressed: Vec::new(),
     };
     match &fixture.outcome {
         FixtureOutcome::Ran(run) => {
@@ -361,6 +366,7 @@ fn fixture_report(profile: &str, fixture: &FixtureRun) -> FixtureReport {
                 .filter(|e| !e.passed)
                 .map(|e| e.name.clone())
                 .collect();
+            report.readdressed.clone_from(&run.metadata.readdressed);
             let (junit, json) = fixture_files(profile, &fixture.name);
             report.junit = Some(junit);
             report.json = Some(json);
@@ -468,6 +474,44 @@ mod tests {
         assert_eq!(back, report);
         let markdown = crate::certify::markdown::render(&report, &runs);
         assert!(markdown.contains("NOT A CERTIFICATION"), "{markdown}");
+    }
+
+    #[test]
+    fn rewritten_ip_blocks_are_recorded_in_the_yaml_and_listed_in_the_markdown() {
+        let semantics = profile::load(&profiles_dir(), "semantics").unwrap();
+        let mut fixtures = skipped_run(&semantics, "unused");
+        let rewrite = "beta/server-ingress ingress[2] peer 0: ipBlock 10.244.20.0/24 except \
+                       10.244.20.3/32 -> ipBlock 192.168.5.0/26 except 192.168.5.20/32";
+        let metadata = crate::report::Metadata {
+            fixture: fixtures[0].name.clone(),
+            backend: "kube".into(),
+            harness_version: "0".into(),
+            topology_hash: fixtures[0].source_hash.clone(),
+            started_at: String::new(),
+            finished_at: String::new(),
+            probe_timeout_ms: 2000,
+            converge_timeout_ms: 30_000,
+            faults: Vec::new(),
+            pods: 6,
+            readdressed: vec![rewrite.to_owned()],
+            phases: crate::report::PhaseTimes::default(),
+        };
+        fixtures[0].outcome = FixtureOutcome::Ran(Box::new(RunReport {
+            metadata,
+            steps: Vec::new(),
+        }));
+        let runs = [ProfileRun {
+            profile: &semantics,
+            fixtures,
+        }];
+        let report = CertificationReport::new(facts(None, &[]), &runs);
+        assert_eq!(report.profiles[0].fixtures[0].readdressed, [rewrite]);
+        let yaml = report.to_yaml().unwrap();
+        assert!(yaml.contains("readdressed:"), "{yaml}");
+        let back: CertificationReport = serde_saphyr::from_str(&yaml).unwrap();
+        assert_eq!(back, report);
+        let markdown = crate::certify::markdown::render(&report, &runs);
+        assert!(markdown.contains(&format!("- `{rewrite}`")), "{markdown}");
     }
 
     #[test]

@@ -278,6 +278,7 @@ mod tests {
                 converge_timeout_ms: 5000,
                 faults: Vec::new(),
                 pods: 2,
+                readdressed: Vec::new(),
                 phases: PhaseTimes::default(),
             },
             steps: vec![StepReport {

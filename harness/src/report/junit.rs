@@ -20,6 +20,9 @@ pub fn to_junit(reports: &[RunReport]) -> Report {
             if !meta.faults.is_empty() {
                 suite.add_property(Property::new("faults_injected", meta.faults.join(",")));
             }
+            for rewrite in &meta.readdressed {
+                suite.add_property(Property::new("ip_block_readdressed", rewrite.as_str()));
+            }
             if let Some(ms) = step.convergence.time_ms {
                 suite.add_property(Property::new("convergence_ms", format!("{ms:.0}")));
             }

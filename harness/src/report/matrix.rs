@@ -152,6 +152,15 @@ pub fn summary(report: &RunReport) -> String {
             report.metadata.faults.join(", ")
         );
     }
+    if !report.metadata.readdressed.is_empty() {
+        let _ = writeln!(
+            text,
+            "ipBlocks rewritten for the pods' addresses on this backend (same pods, same verdicts):"
+        );
+        for rewrite in &report.metadata.readdressed {
+            let _ = writeln!(text, "  {rewrite}");
+        }
+    }
     let verdict = if report.passed() { "PASS" } else { "FAIL" };
     let _ = writeln!(
         text,

@@ -105,6 +105,11 @@ pub struct Metadata {
     pub faults: Vec<String>,
     /// Pods deployed (fewer than the fixture's when a subset of trials was selected).
     pub pods: usize,
+    /// The `ipBlock`s rewritten because the backend gave pods other addresses than the
+    /// fixture's (a cluster's IPAM), each as `policy direction rule peer: old -> new`; empty
+    /// when the pods got the fixture's addresses or no block depended on them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub readdressed: Vec<String>,
     pub phases: PhaseTimes,
 }
 

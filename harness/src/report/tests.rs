@@ -39,6 +39,7 @@ fn sample() -> RunReport {
             converge_timeout_ms: 30000,
             faults: vec!["no-egress".to_owned()],
             pods: 3,
+            readdressed: Vec::new(),
             phases: PhaseTimes {
                 deploy_ms: 900.0,
                 baseline_ms: 20.0,
@@ -203,4 +204,29 @@ fn a_clean_run_names_no_faults() {
     let mut report = sample();
     report.metadata.faults.clear();
     assert!(!matrix::summary(&report).contains("FAULTS"));
+}
+
+#[test]
+fn rewritten_ip_blocks_are_named_in_the_summary_the_json_and_the_junit() {
+    let mut report = sample();
+    let rewrite = "app/db ingress[0] peer 0: ipBlock 10.0.0.0/30 -> ipBlock 192.168.7.0/28";
+    assert!(!matrix::summary(&report).contains("rewritten"));
+    assert!(
+        serde_json::to_value(&report).unwrap()["metadata"]
+            .get("readdressed")
+            .is_none(),
+        "left out of the JSON when nothing was rewritten"
+    );
+    report.metadata.readdressed = vec![rewrite.to_owned()];
+    let summary = matrix::summary(&report);
+    assert!(summary.contains(&format!("\n  {rewrite}\n")), "{summary}");
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(
+        json["metadata"]["readdressed"],
+        serde_json::json!([rewrite])
+    );
+    let xml = junit::to_junit(std::slice::from_ref(&report))
+        .to_string()
+        .unwrap();
+    assert!(xml.contains(r#"name="ip_block_readdressed""#), "{xml}");
 }

@@ -22,18 +22,26 @@ use crate::backend::Backend;
 use crate::engine::{Cidr, IpBlock, NetworkPolicy, Peer, Pod};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+/// A plan made again for the addresses the pods got.
+#[derive(Debug, Clone)]
+pub(super) struct Readdressed {
+    pub plan: Plan,
+    /// Each rewritten block, once: `policy direction rule peer: old -> new`.
+    pub rewrites: Vec<String>,
+}
+
 /// The plan for the addresses `backend` gave the pods of `plan`'s first step: `None` when
 /// every pod got its fixture address, otherwise the plan with `ipBlock`s rewritten (see the
 /// [module docs](self)).
 ///
 /// # Errors
 /// [`Error::AddressDependent`] when a verdict would change even so.
-pub(super) fn readdress<B: Backend>(backend: &B, plan: &Plan) -> Result<Option<Plan>> {
+pub(super) fn readdress<B: Backend>(backend: &B, plan: &Plan) -> Result<Option<Readdressed>> {
     readdress_with(plan, |pod| backend.address(pod))
 }
 
 /// [`readdress`] with the pods' addresses given by `address` (by pod index).
-fn readdress_with(plan: &Plan, address: impl Fn(usize) -> IpAddr) -> Result<Option<Plan>> {
+fn readdress_with(plan: &Plan, address: impl Fn(usize) -> IpAddr) -> Result<Option<Readdressed>> {
     let Some(first) = plan.steps.first() else {
         return Ok(None);
     };
@@ -56,7 +64,7 @@ fn readdress_with(plan: &Plan, address: impl Fn(usize) -> IpAddr) -> Result<Opti
         return Ok(None);
     }
     let mut changed = Vec::new();
-    let mut rewritten = 0;
+    let mut rewrites: Vec<String> = Vec::new();
     let mut steps = Vec::with_capacity(plan.steps.len());
     for step in &plan.steps {
         let mut topology = step.state.topology.clone();
@@ -69,11 +77,13 @@ fn readdress_with(plan: &Plan, address: impl Fn(usize) -> IpAddr) -> Result<Opti
             .iter()
             .map(|policy| readdress_policy(policy, pods, &actual))
             .collect();
-        rewritten += policies
-            .iter()
-            .zip(&step.state.policies)
-            .filter(|(new, old)| new != old)
-            .count();
+        for (new, old) in policies.iter().zip(&step.state.policies) {
+            for rewrite in describe_rewrites(old, new) {
+                if !rewrites.contains(&rewrite) {
+                    rewrites.push(rewrite);
+                }
+            }
+        }
         let state = State { topology, policies };
         let edges = planned_edges(&plan.fixture, &step.name, &state, &plan.modes);
         for (planned, now) in step.edges.iter().zip(&edges) {
@@ -102,13 +112,39 @@ fn readdress_with(plan: &Plan, address: impl Fn(usize) -> IpAddr) -> Result<Opti
     tracing::info!(
         fixture = %plan.fixture,
         moved = moved.len(),
-        rewritten,
+        rewritten = rewrites.len(),
         "pods got other addresses than the fixture's; ipBlocks that depend on them now name the new ones"
     );
-    Ok(Some(Plan {
-        steps,
-        ..plan.clone()
+    Ok(Some(Readdressed {
+        plan: Plan {
+            steps,
+            ..plan.clone()
+        },
+        rewrites,
     }))
+}
+
+/// `policy direction rule peer: old -> new` for each block `new` rewrote in `old`.
+fn describe_rewrites(old: &NetworkPolicy, new: &NetworkPolicy) -> Vec<String> {
+    let mut rewrites = Vec::new();
+    for (direction, old_rules, new_rules) in [
+        ("ingress", &old.ingress, &new.ingress),
+        ("egress", &old.egress, &new.egress),
+    ] {
+        for (rule, (old_rule, new_rule)) in old_rules.iter().zip(new_rules).enumerate() {
+            for (peer, (was, now)) in old_rule.peers.iter().zip(&new_rule.peers).enumerate() {
+                if let (Peer::IpBlock(was), Peer::IpBlock(now)) = (was, now)
+                    && was != now
+                {
+                    rewrites.push(format!(
+                        "{} {direction}[{rule}] peer {peer}: {was} -> {now}",
+                        old.id()
+                    ));
+                }
+            }
+        }
+    }
+    rewrites
 }
 
 /// `policy` with each `ipBlock` peer rewritten for the pods' new addresses.
@@ -337,7 +373,10 @@ mod tests {
                 }),
             ];
             for (layout, address) in layouts.iter().enumerate() {
-                let readdressed = readdress_with(&plan, address)
+                let Readdressed {
+                    plan: readdressed,
+                    rewrites,
+                } = readdress_with(&plan, address)
                     .unwrap_or_else(|e| panic!("{} layout {layout}: {e}", fixture.name))
                     .expect("pods moved");
                 let trials = |plan: &Plan| -> Vec<String> {
@@ -356,6 +395,7 @@ mod tests {
                     .zip(&readdressed.steps)
                     .any(|(old, new)| old.state.policies != new.state.policies);
                 assert_eq!(rewritten, has_blocks, "{} layout {layout}", fixture.name);
+                assert_eq!(!rewrites.is_empty(), has_blocks, "{rewrites:?}");
             }
         }
         assert!(seen >= 3, "the shipped fixtures are found ({seen})");

@@ -7,6 +7,7 @@ use super::events::{Event, Observer, Phase};
 use super::fixture::Fixture;
 use super::options::RunOptions;
 use super::plan::{Plan, PlannedStep, baseline_edges};
+use super::readdress::Readdressed;
 use super::steps::ActionKind;
 use crate::backend::{Backend, BackendError};
 use crate::report::{EdgeReport, Metadata, PhaseTimes, RunReport, StepReport, passes, rfc3339};
@@ -53,15 +54,10 @@ pub async fn run_fixture<B: Backend>(
     }
     let teardown = timed_phase(Phase::Teardown, 0, None, observer, backend.teardown()).await;
     phases.teardown_ms = teardown.1;
-    let steps = with_teardown(result, teardown.0)?;
-    Ok(report(
-        backend.name(),
-        fixture,
-        options,
-        started_at,
-        phases,
-        steps,
-    ))
+    let (steps, rewrites) = with_teardown(result, teardown.0)?;
+    let mut report = report(backend.name(), fixture, options, started_at, phases, steps);
+    report.metadata.readdressed = rewrites;
+    Ok(report)
 }
 
 /// Combines a run's result with its teardown's: the run's error wins (a teardown that also
@@ -161,6 +157,7 @@ fn report(
             converge_timeout_ms: u64::try_from(options.converge_timeout.as_millis()).unwrap_or(0),
             faults: options.faults.clone(),
             pods: fixture.topology.pods.len(),
+            readdressed: Vec::new(),
             phases,
         },
         steps,
@@ -220,16 +217,14 @@ async fn execute<B: Backend>(
     options: &RunOptions,
     observer: &dyn Observer,
     phases: &mut PhaseTimes,
-) -> Result<Vec<StepReport>> {
+) -> Result<(Vec<StepReport>, Vec<String>)> {
     let readdressed =
         deploy_and_baseline(backend, fixture, plan, options, observer, phases).await?;
-    run_steps(
-        backend,
-        readdressed.as_ref().unwrap_or(plan),
-        options,
-        observer,
-    )
-    .await
+    let (plan, rewrites) = match &readdressed {
+        Some(readdressed) => (&readdressed.plan, readdressed.rewrites.clone()),
+        None => (plan, Vec::new()),
+    };
+    Ok((run_steps(backend, plan, options, observer).await?, rewrites))
 }
 
 /// Runs every planned step in order: its changes, convergence and verification.
@@ -263,7 +258,7 @@ pub(super) async fn deploy_and_baseline<B: Backend>(
     options: &RunOptions,
     observer: &dyn Observer,
     phases: &mut PhaseTimes,
-) -> Result<Option<Plan>> {
+) -> Result<Option<Readdressed>> {
     let topology = &fixture.topology;
     let (deployed, deploy_ms) =
         timed_phase(Phase::Deploy, 0, None, observer, backend.deploy(topology)).await;

@@ -41,7 +41,9 @@ pub async fn sensitivity_local(
         let readdressed =
             deploy_and_baseline(&mut backend, fixture, plan, options, observer, &mut phases)
                 .await?;
-        let plan = readdressed.as_ref().unwrap_or(plan);
+        let plan = readdressed
+            .as_ref()
+            .map_or(plan, |readdressed| &readdressed.plan);
         let mut reports = Vec::with_capacity(runs.len());
         for faults in runs {
             reports.push(fault_run(&mut backend, fixture, plan, faults, options, observer).await?);

@@ -51,6 +51,7 @@ fn report(edges: Vec<EdgeReport>) -> RunReport {
             converge_timeout_ms: 30000,
             faults: vec![],
             pods: 3,
+            readdressed: Vec::new(),
             phases: PhaseTimes::default(),
         },
         steps: vec![StepReport {

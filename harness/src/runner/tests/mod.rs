@@ -555,6 +555,14 @@ async fn ip_blocks_follow_pods_that_get_other_addresses() {
         block.to_string(),
         "ipBlock 192.168.7.0/28 except 192.168.7.5/32"
     );
+    assert_eq!(
+        report.metadata.readdressed,
+        [
+            "app/db-from-web ingress[0] peer 0: ipBlock 10.0.0.0/30 except 10.0.0.3/32 -> \
+          ipBlock 192.168.7.0/28 except 192.168.7.5/32"
+        ],
+        "the report says what was rewritten"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -599,5 +607,6 @@ async fn other_addresses_leave_selector_policies_and_wide_blocks_alone() {
         let report = run(&mut backend, &fixture).await.unwrap();
         assert!(report.passed(), "{block}: {:?}", failing(&report));
         assert_eq!(backend.calls().applied[0], fixture.policies, "{block}");
+        assert!(report.metadata.readdressed.is_empty(), "{block}");
     }
 }
