@@ -393,7 +393,7 @@ fn detail(change: &EdgeChange) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{Convergence, Expected, Metadata, PhaseTimes, StepReport};
+    use crate::report::{Convergence, Expected, Metadata, StepReport};
     use netpol_probes::spec::Protocol;
     use netpol_probes::wire::Outcome;
 
@@ -419,18 +419,8 @@ mod tests {
     fn run(hash: &str, edges: Vec<EdgeReport>) -> RunReport {
         RunReport {
             metadata: Metadata {
-                fixture: "f".into(),
-                backend: "local".into(),
-                harness_version: "0".into(),
                 topology_hash: hash.into(),
-                started_at: String::new(),
-                finished_at: String::new(),
-                probe_timeout_ms: 1,
-                converge_timeout_ms: 1,
-                faults: vec![],
-                pods: 2,
-                readdressed: Vec::new(),
-                phases: PhaseTimes::default(),
+                ..Metadata::sample("f")
             },
             steps: vec![StepReport {
                 name: "policies".into(),

@@ -483,18 +483,10 @@ mod tests {
         let rewrite = "beta/server-ingress ingress[2] peer 0: ipBlock 10.244.20.0/24 except \
                        10.244.20.3/32 -> ipBlock 192.168.5.0/26 except 192.168.5.20/32";
         let metadata = crate::report::Metadata {
-            fixture: fixtures[0].name.clone(),
             backend: "kube".into(),
-            harness_version: "0".into(),
             topology_hash: fixtures[0].source_hash.clone(),
-            started_at: String::new(),
-            finished_at: String::new(),
-            probe_timeout_ms: 2000,
-            converge_timeout_ms: 30_000,
-            faults: Vec::new(),
-            pods: 6,
             readdressed: vec![rewrite.to_owned()],
-            phases: crate::report::PhaseTimes::default(),
+            ..crate::report::Metadata::sample(&fixtures[0].name)
         };
         fixtures[0].outcome = FixtureOutcome::Ran(Box::new(RunReport {
             metadata,

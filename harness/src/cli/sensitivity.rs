@@ -231,7 +231,7 @@ pub async fn sensitivity_command(args: &Args, out: &mut dyn Write) -> Result<Sta
 mod tests {
     use super::*;
     use crate::cli::{Cli, Command};
-    use crate::report::{Convergence, EdgeReport, Expected, Metadata, PhaseTimes, StepReport};
+    use crate::report::{Convergence, EdgeReport, Expected, Metadata, StepReport};
     use clap::Parser;
     use netpol_probes::spec::Protocol;
     use netpol_probes::wire::Outcome;
@@ -268,18 +268,9 @@ mod tests {
         edges.extend(failing.iter().map(|name| edge(name, false)));
         RunReport {
             metadata: Metadata {
-                fixture: fixture.to_owned(),
-                backend: "local".to_owned(),
-                harness_version: "0".to_owned(),
-                topology_hash: "0".to_owned(),
-                started_at: String::new(),
-                finished_at: String::new(),
                 probe_timeout_ms: 1000,
                 converge_timeout_ms: 5000,
-                faults: Vec::new(),
-                pods: 2,
-                readdressed: Vec::new(),
-                phases: PhaseTimes::default(),
+                ..Metadata::sample(fixture)
             },
             steps: vec![StepReport {
                 name: "policies".to_owned(),

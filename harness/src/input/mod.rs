@@ -32,7 +32,7 @@
 mod error;
 mod fields;
 pub mod intent;
-mod names;
+pub(crate) mod names;
 pub mod policy;
 mod render;
 pub mod topology;

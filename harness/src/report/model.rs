@@ -113,6 +113,28 @@ pub struct Metadata {
     pub phases: PhaseTimes,
 }
 
+#[cfg(test)]
+impl Metadata {
+    /// Metadata for tests that build reports by hand: a clean run of `fixture` on the local
+    /// backend with the default timeouts, no times, no faults; change what a test is about.
+    pub(crate) fn sample(fixture: &str) -> Metadata {
+        Metadata {
+            fixture: fixture.to_owned(),
+            backend: "local".to_owned(),
+            harness_version: "0.1.0".to_owned(),
+            topology_hash: "0123456789abcdef".to_owned(),
+            started_at: String::new(),
+            finished_at: String::new(),
+            probe_timeout_ms: 2000,
+            converge_timeout_ms: 30_000,
+            faults: Vec::new(),
+            pods: 2,
+            readdressed: Vec::new(),
+            phases: PhaseTimes::default(),
+        }
+    }
+}
+
 /// Wall time of the phases that are not steps, in milliseconds.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PhaseTimes {

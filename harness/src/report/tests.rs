@@ -29,22 +29,17 @@ fn edge(name: &str, expected: Expected, observed: Outcome) -> EdgeReport {
 fn sample() -> RunReport {
     RunReport {
         metadata: Metadata {
-            fixture: "demo".to_owned(),
             backend: "fake".to_owned(),
-            harness_version: "0.1.0".to_owned(),
-            topology_hash: "0123456789abcdef".to_owned(),
             started_at: "2026-12-03T16:00:00.000Z".to_owned(),
             finished_at: "2026-12-03T16:00:09.000Z".to_owned(),
-            probe_timeout_ms: 2000,
-            converge_timeout_ms: 30000,
             faults: vec!["no-egress".to_owned()],
             pods: 3,
-            readdressed: Vec::new(),
             phases: PhaseTimes {
                 deploy_ms: 900.0,
                 baseline_ms: 20.0,
                 teardown_ms: 10.0,
             },
+            ..Metadata::sample("demo")
         },
         steps: vec![StepReport {
             name: "policies".to_owned(),

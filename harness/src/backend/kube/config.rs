@@ -143,19 +143,7 @@ impl KubeConfig {
 /// [`KubeError::Setting`] naming the variable.
 pub fn cluster_domain(value: &str) -> Result<String> {
     let domain = value.strip_suffix('.').unwrap_or(value);
-    let valid = !domain.is_empty()
-        && domain.len() <= 253
-        && domain.split('.').all(|label| {
-            let bytes = label.as_bytes();
-            !bytes.is_empty()
-                && bytes.len() <= 63
-                && bytes
-                    .iter()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
-                && bytes[0] != b'-'
-                && bytes[bytes.len() - 1] != b'-'
-        });
-    if !valid {
+    if crate::input::names::dns1123_subdomain(domain).is_err() {
         return Err(KubeError::Setting {
             variable: CLUSTER_DOMAIN_ENV,
             value: value.to_owned(),

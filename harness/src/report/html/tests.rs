@@ -2,7 +2,7 @@
 //! test (harness/tests/html_browser.rs) checks what the page's script draws from it.
 
 use super::*;
-use crate::report::model::{Convergence, Expected, PhaseTimes, passes};
+use crate::report::model::{Convergence, Expected, passes};
 use netpol_probes::wire::Outcome;
 
 const MARKUP: &str = "</script><b>bold</b><!--";
@@ -41,18 +41,11 @@ fn edge(
 fn report(edges: Vec<EdgeReport>) -> RunReport {
     RunReport {
         metadata: Metadata {
-            fixture: "demo".to_owned(),
             backend: "fake".to_owned(),
-            harness_version: "0.1.0".to_owned(),
-            topology_hash: "0123456789abcdef".to_owned(),
             started_at: "2026-12-03T16:00:00.000Z".to_owned(),
             finished_at: "2026-12-03T16:00:09.000Z".to_owned(),
-            probe_timeout_ms: 2000,
-            converge_timeout_ms: 30000,
-            faults: vec![],
             pods: 3,
-            readdressed: Vec::new(),
-            phases: PhaseTimes::default(),
+            ..Metadata::sample("demo")
         },
         steps: vec![StepReport {
             name: "policies".to_owned(),

@@ -201,6 +201,22 @@ async fn report_metadata_and_edges_say_what_ran() {
     );
 }
 
+/// The convergence time and resolution of `report`'s first step, after checking that the
+/// interval they give holds `delay_ms`.
+fn interval_holding(report: &RunReport, delay_ms: f64) -> (f64, f64) {
+    let convergence = &report.steps[0].convergence;
+    assert!(convergence.converged, "{convergence:?}");
+    let (time, resolution) = (
+        convergence.time_ms.unwrap(),
+        convergence.resolution_ms.unwrap(),
+    );
+    assert!(
+        time - resolution <= delay_ms && delay_ms <= time,
+        "the delay lies in the reported interval: {time} ms ± {resolution} ms"
+    );
+    (time, resolution)
+}
+
 #[tokio::test(start_paused = true)]
 async fn convergence_needs_two_matching_rounds_and_measures_the_enforcement_delay() {
     let delay = Duration::from_millis(4500);
@@ -211,21 +227,13 @@ async fn convergence_needs_two_matching_rounds_and_measures_the_enforcement_dela
     let report = run(&mut backend, &fixture()).await.unwrap();
 
     assert!(report.passed(), "{:?}", failing(&report));
-    let convergence = &report.steps[0].convergence;
-    assert!(convergence.converged);
-    let (time, resolution) = (
-        convergence.time_ms.unwrap(),
-        convergence.resolution_ms.unwrap(),
-    );
-    assert!(
-        time - resolution <= 4500.0 && 4500.0 <= time,
-        "the delay lies in the reported interval: {time} ms ± {resolution} ms"
-    );
+    let (_, resolution) = interval_holding(&report, 4500.0);
     assert!(
         resolution <= 2100.0,
         "one round of a 2 s probe timeout: {resolution}"
     );
     // The open edge leaked until the policy took effect, then two rounds matched.
+    let convergence = &report.steps[0].convergence;
     assert!(convergence.rounds >= 3, "{convergence:?}");
 }
 
@@ -255,15 +263,7 @@ async fn convergence_is_timed_by_when_probes_leave_not_when_rounds_begin() {
     let report = run(&mut backend, &fixture()).await.unwrap();
 
     assert!(report.passed(), "{:?}", failing(&report));
-    let convergence = &report.steps[0].convergence;
-    let (time, resolution) = (
-        convergence.time_ms.unwrap(),
-        convergence.resolution_ms.unwrap(),
-    );
-    assert!(
-        time - resolution <= 4500.0 && 4500.0 <= time,
-        "the delay lies in the reported interval: {time} ms ± {resolution} ms"
-    );
+    let (time, resolution) = interval_holding(&report, 4500.0);
     assert!(
         (4804.0..4850.0).contains(&time) && (750.0..850.0).contains(&resolution),
         "from the last leak (4004 ms) to the first probe that saw the policy (4805 ms): \
