@@ -26,15 +26,9 @@ pub enum Error {
         #[source]
         source: Box<serde_saphyr::Error>,
     },
-    #[error("{}: {field}{}{message}{}", file.display(), if field.is_empty() { "" } else { ": " },
-        if *line > 0 { format!(" (line {line})") } else { String::new() })]
-    Profile {
-        file: PathBuf,
-        /// Path of the offending field, e.g. `fixtures[1]`.
-        field: String,
-        line: u64,
-        message: String,
-    },
+    /// A bad field of a profile file, e.g. `fixtures[1]`.
+    #[error(transparent)]
+    Profile(crate::input::FieldError),
     #[error(
         "{}: no profile here (a profiles directory holds <name>.yaml files; set it with \
          --profiles-dir or NETPOL_PROFILES_DIR)",

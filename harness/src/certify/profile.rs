@@ -15,6 +15,7 @@
 
 use super::error::{Error, Result};
 use crate::backend::Via;
+use crate::input::FieldError;
 use crate::runner::BackendKind;
 use crate::runner::fixture::TOPOLOGY_FILE;
 use serde::Deserialize;
@@ -196,11 +197,13 @@ pub fn parse(text: &str, file: &Path, root: &Path) -> Result<Profile> {
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let at = |field: &str, line: u64, message: String| Error::Profile {
-        file: file.to_owned(),
-        field: field.to_owned(),
-        line,
-        message,
+    let at = |field: &str, line: u64, message: String| {
+        Error::Profile(FieldError {
+            file: file.to_owned(),
+            field: field.to_owned(),
+            line,
+            message,
+        })
     };
     if !is_kebab_case(&name) {
         let message = format!(

@@ -55,6 +55,23 @@ pub enum Error {
 /// `Result` with this module's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// A bad field of a one-document harness file (a fixture's `steps.yaml`, a profile), read as
+/// `file: field: message (line N)`.
+///
+/// The harness's own files share this shape with [`Error::Invalid`], less the document
+/// number: each holds one YAML document.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}: {}{message}{}", file.display(), FieldPrefix(field), LineSuffix(usize::try_from(*line).ok()))]
+pub struct FieldError {
+    pub file: PathBuf,
+    /// Path of the offending field, e.g. `[1].delete[0]`; empty when the whole file is at
+    /// fault.
+    pub field: String,
+    /// 1-based; 0 when unknown.
+    pub line: u64,
+    pub message: String,
+}
+
 struct DocumentPrefix(Option<usize>);
 
 impl fmt::Display for DocumentPrefix {

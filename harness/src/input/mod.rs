@@ -38,7 +38,7 @@ mod render;
 pub mod topology;
 mod yaml;
 
-pub use error::{Error, Result};
+pub use error::{Error, FieldError, Result};
 pub use intent::{find_pod, load_intent, parse_intent, parse_port_protocol};
 pub use policy::{DEFAULT_NAMESPACE, load_policies, parse_policies};
 pub use render::{render_policies, render_policy, render_topology};

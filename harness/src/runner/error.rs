@@ -24,15 +24,9 @@ pub enum Error {
         #[source]
         source: Box<serde_saphyr::Error>,
     },
-    #[error("{}: {field}{}{message}{}", file.display(), if field.is_empty() { "" } else { ": " },
-        if *line > 0 { format!(" (line {line})") } else { String::new() })]
-    Steps {
-        file: PathBuf,
-        /// Path of the offending field, e.g. `[1].delete[0]`.
-        field: String,
-        line: u64,
-        message: String,
-    },
+    /// A bad field of a fixture's `steps.yaml`.
+    #[error(transparent)]
+    Steps(crate::input::FieldError),
     /// A fixture's topology, policy or intent file could not be loaded; the input error
     /// names the file, document and field.
     #[error(transparent)]
@@ -123,7 +117,7 @@ impl Error {
             self,
             Error::Read { .. }
                 | Error::StepsSyntax { .. }
-                | Error::Steps { .. }
+                | Error::Steps(_)
                 | Error::Input(_)
                 | Error::NoFixtures { .. }
                 | Error::UnknownBackend(_)

@@ -27,6 +27,7 @@
 
 use super::error::{Error, Result};
 use crate::engine::{Labels, NetworkPolicy};
+use crate::input::FieldError;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 use std::collections::BTreeMap;
@@ -102,12 +103,12 @@ impl Location {
 
     /// The error "`message`" at this location of `file`.
     pub fn error(&self, file: &Path, message: impl Into<String>) -> Error {
-        Error::Steps {
+        Error::Steps(FieldError {
             file: file.to_owned(),
             field: self.field.clone(),
             line: self.line,
             message: message.into(),
-        }
+        })
     }
 }
 
