@@ -1,7 +1,9 @@
 //! `sensitivity`: proves the fixtures would catch broken data planes. Each fixture is
 //! deployed once on the local backend and verified once clean and once per injected fault
 //! (issue 7); a table says, per fault, whether some edge failed (the fault was *detected*),
-//! how many, and a few of them.
+//! how many, and a few of them. Each fault is probed in the mode that shows it
+//! ([`Faults::shown_via`]): `policy-before-dnat` through Service addresses, the rest through
+//! pod addresses.
 //!
 //! `late-enforcement=MS` is the exception: a delay inside the convergence timeout is not a
 //! conformance failure, so its run must pass and report a convergence time close to the
@@ -12,9 +14,12 @@
 
 use super::error::{Error, Status};
 use super::run::parse_fault;
+use crate::backend::Via;
 use crate::backend::local::Faults;
 use crate::report::{RunReport, progress::Progress};
+use crate::runner::sensitivity::FaultRun;
 use crate::runner::{self, Fixture, Plan, RunOptions, fixture::fixture_dirs};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::io::Write;
 use std::path::PathBuf;
@@ -43,16 +48,13 @@ pub struct Args {
 }
 
 impl Args {
-    /// The faults to inject, one run each: the ones named, else every fault a pod-mode run can
-    /// see. `policy-before-dnat` only shows when probes dial Service addresses (`--via
-    /// service`), which sensitivity runs do not, so it is left out unless named.
+    /// The faults to inject, one run each: the ones named, else every fault.
     pub fn fault_names(&self) -> Vec<String> {
         if !self.faults.is_empty() {
             return self.faults.clone();
         }
         Faults::NAMES
             .iter()
-            .filter(|name| **name != "policy-before-dnat")
             .map(|name| match name.strip_suffix("=MS") {
                 Some(late) => format!("{late}={DEFAULT_LATE_ENFORCEMENT_MS}"),
                 None => (*name).to_owned(),
@@ -74,6 +76,8 @@ impl Args {
 pub struct Row {
     /// The fault's name; `None` for the clean run.
     pub fault: Option<String>,
+    /// The probe modes of the fault's runs.
+    pub via: Vec<Via>,
     /// Every failing edge's trial name, in run order.
     pub failing: Vec<String>,
     /// The fixtures with a failing edge.
@@ -85,9 +89,10 @@ pub struct Row {
 
 impl Row {
     /// A row from the reports of one fault's runs (one per fixture).
-    pub fn new(fault: Option<String>, reports: &[&RunReport]) -> Row {
+    pub fn new(fault: Option<String>, via: &[Via], reports: &[&RunReport]) -> Row {
         let mut row = Row {
             fault,
+            via: via.to_vec(),
             failing: Vec::new(),
             detected_by: Vec::new(),
             convergence: Some((0.0, 0.0)),
@@ -144,18 +149,27 @@ impl Row {
 /// The table: one row per fault, the clean run first.
 pub fn render(rows: &[Row]) -> String {
     let name = |row: &Row| row.fault.clone().unwrap_or_else(|| "(clean)".to_owned());
+    let via = |row: &Row| {
+        row.via
+            .iter()
+            .map(Via::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    };
     let verdicts: Vec<String> = rows.iter().map(Row::verdict).collect();
     let name_width = rows.iter().map(|r| name(r).len()).max().unwrap_or(0).max(5);
+    let via_width = rows.iter().map(|r| via(r).len()).max().unwrap_or(0).max(3);
     let verdict_width = verdicts.iter().map(String::len).max().unwrap_or(0).max(8);
     let mut text = format!(
-        "{:name_width$}  {:verdict_width$}  {:>7}  examples\n",
-        "fault", "detected", "failing"
+        "{:name_width$}  {:via_width$}  {:verdict_width$}  {:>7}  examples\n",
+        "fault", "via", "detected", "failing"
     );
     for (row, verdict) in rows.iter().zip(&verdicts) {
         let examples = row.failing.iter().take(3).cloned().collect::<Vec<_>>();
         let line = format!(
-            "{:name_width$}  {verdict:verdict_width$}  {:>7}  {}",
+            "{:name_width$}  {:via_width$}  {verdict:verdict_width$}  {:>7}  {}",
             name(row),
+            via(row),
             row.failing.len(),
             examples.join(", ")
         );
@@ -185,38 +199,65 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<Status, Error> {
 /// Loads and plans every fixture, runs each once clean and once per fault on one local
 /// deployment, and prints the table.
 ///
+/// Each fault run probes in the mode that shows its fault ([`Faults::shown_via`]); the clean
+/// run, which is also the baseline, probes in every mode a fault run uses, so that a fault
+/// run's failures are the fault's and not the mode's.
+///
 /// # Errors
 /// [`Error::Run`] for bad input (exit 2) or an infrastructure error (exit 3);
 /// [`Error::Output`] when `out` fails.
 pub async fn sensitivity_command(args: &Args, out: &mut dyn Write) -> Result<Status, Error> {
+    let names = args.fault_names();
+    let mut faults = vec![Faults::default()];
+    for name in &names {
+        faults.push(runner::local_faults(std::slice::from_ref(name))?);
+    }
+    let mut modes: Vec<Vec<Via>> = faults.iter().map(|f| vec![f.shown_via()]).collect();
+    modes[0] = modes
+        .iter()
+        .flatten()
+        .copied()
+        .collect::<BTreeSet<Via>>()
+        .into_iter()
+        .collect();
+    // Every fixture is planned before the first is deployed: bad input stops the command
+    // before anything runs.
     let mut planned = Vec::new();
     for dirs in &args.fixtures {
         for dir in fixture_dirs(dirs)? {
             let fixture = Fixture::load(&dir)?;
-            let plan = Plan::new(&fixture)?;
-            planned.push((fixture, plan));
+            let mut plans = BTreeMap::new();
+            for run_modes in &modes {
+                if !plans.contains_key(run_modes) {
+                    plans.insert(run_modes.clone(), Plan::with_modes(&fixture, run_modes)?);
+                }
+            }
+            planned.push((fixture, plans));
         }
-    }
-    let names = args.fault_names();
-    let mut runs = vec![Faults::default()];
-    for name in &names {
-        runs.push(runner::local_faults(std::slice::from_ref(name))?);
     }
     let progress = Progress::new();
     let options = args.options();
     let mut per_fixture = Vec::new();
-    for (fixture, plan) in &planned {
+    for (fixture, plans) in &planned {
+        let runs: Vec<FaultRun> = faults
+            .iter()
+            .zip(&modes)
+            .map(|(faults, modes)| FaultRun {
+                faults,
+                plan: &plans[modes],
+            })
+            .collect();
         let reports =
-            runner::sensitivity::sensitivity_local(fixture, plan, &runs, &options, &progress)
-                .await?;
+            runner::sensitivity::sensitivity_local(fixture, &runs, &options, &progress).await?;
         per_fixture.push(reports);
     }
-    let faults = std::iter::once(None).chain(names.into_iter().map(Some));
-    let rows: Vec<Row> = faults
+    let rows: Vec<Row> = std::iter::once(None)
+        .chain(names.into_iter().map(Some))
+        .zip(&modes)
         .enumerate()
-        .map(|(i, fault)| {
+        .map(|(i, (fault, modes))| {
             let reports: Vec<&RunReport> = per_fixture.iter().map(|r| &r[i]).collect();
-            Row::new(fault, &reports)
+            Row::new(fault, modes, &reports)
         })
         .collect();
     write!(out, "{}", render(&rows))?;
@@ -291,8 +332,8 @@ mod tests {
     fn without_faults_named_every_fault_runs_with_late_enforcement_inside_the_timeout() {
         let args = parse(&["--fixtures", "a", "--fixtures", "b"]);
         let names = args.fault_names();
-        assert_eq!(names.len(), Faults::NAMES.len() - 1);
-        assert!(!names.iter().any(|name| name == "policy-before-dnat"));
+        assert_eq!(names.len(), Faults::NAMES.len());
+        assert!(names.iter().any(|name| name == "policy-before-dnat"));
         assert_eq!(names.last().unwrap(), "late-enforcement=1500");
         assert!(DEFAULT_LATE_ENFORCEMENT_MS < args.converge_timeout * 1000);
         assert_eq!(args.fixtures.len(), 2);
@@ -318,7 +359,11 @@ mod tests {
     fn a_fault_is_detected_by_the_fixtures_where_some_edge_fails() {
         let seed = report("seed", &[], Some((10.0, 5.0)));
         let semantics = report("semantics", &["e1", "e2"], None);
-        let row = Row::new(Some("ignore-except".to_owned()), &[&seed, &semantics]);
+        let row = Row::new(
+            Some("ignore-except".to_owned()),
+            &[Via::Pod],
+            &[&seed, &semantics],
+        );
         assert_eq!(row.failing, ["e1", "e2"]);
         assert_eq!(row.detected_by, ["semantics"]);
         assert_eq!(row.convergence, None);
@@ -329,11 +374,20 @@ mod tests {
     fn late_enforcement_must_pass_and_shows_the_slowest_convergence() {
         let a = report("seed", &[], Some((1600.0, 900.0)));
         let b = report("semantics", &[], Some((2400.0, 1000.0)));
-        let row = Row::new(Some("late-enforcement=1500".to_owned()), &[&a, &b]);
+        let row = Row::new(
+            Some("late-enforcement=1500".to_owned()),
+            &[Via::Pod],
+            &[&a, &b],
+        );
         assert_eq!(row.convergence, Some((2400.0, 1000.0)));
         assert!(row.as_expected());
         let failed = report("seed", &["e"], Some((1.0, 1.0)));
-        assert!(!Row::new(Some("late-enforcement=1500".to_owned()), &[&failed]).as_expected());
+        let row = Row::new(
+            Some("late-enforcement=1500".to_owned()),
+            &[Via::Pod],
+            &[&failed],
+        );
+        assert!(!row.as_expected());
     }
 
     #[test]
@@ -341,18 +395,25 @@ mod tests {
         let clean = report("seed", &[], Some((5.0, 5.0)));
         let broken = report("seed", &["e1", "e2", "e3", "e4"], None);
         let late = report("seed", &[], Some((1620.0, 1000.0)));
+        let pod = [Via::Pod];
         let rows = [
-            Row::new(None, &[&clean]),
-            Row::new(Some("no-egress".to_owned()), &[&broken]),
-            Row::new(Some("ignore-except".to_owned()), &[&clean]),
-            Row::new(Some("late-enforcement=1500".to_owned()), &[&late]),
+            Row::new(None, &[Via::Pod, Via::Service], &[&clean]),
+            Row::new(Some("no-egress".to_owned()), &pod, &[&broken]),
+            Row::new(Some("ignore-except".to_owned()), &pod, &[&clean]),
+            Row::new(
+                Some("policy-before-dnat".to_owned()),
+                &[Via::Service],
+                &[&broken],
+            ),
+            Row::new(Some("late-enforcement=1500".to_owned()), &pod, &[&late]),
         ];
         insta::assert_snapshot!(render(&rows), @r"
-        fault                  detected                                 failing  examples
-        (clean)                passes                                         0
-        no-egress              yes (seed)                                     4  e1, e2, e3
-        ignore-except          NO                                             0
-        late-enforcement=1500  passes, converged in 1620 ms ± 1000 ms         0
+        fault                  via          detected                                 failing  examples
+        (clean)                pod,service  passes                                         0
+        no-egress              pod          yes (seed)                                     4  e1, e2, e3
+        ignore-except          pod          NO                                             0
+        policy-before-dnat     service      yes (seed)                                     4  e1, e2, e3
+        late-enforcement=1500  pod          passes, converged in 1620 ms ± 1000 ms         0
         FAIL: not as expected: ignore-except
         ");
     }

@@ -12,14 +12,29 @@ use super::events::Observer;
 use super::fixture::Fixture;
 use super::options::RunOptions;
 use super::plan::Plan;
+use super::readdress::readdress;
 use super::run::{deploy_and_baseline, interruptible, rerun_fixture, reset_fixture, with_teardown};
 use crate::backend::local::Faults;
 use crate::backend::{Backend, BackendError, LocalBackend, LocalConfig};
 use crate::report::{PhaseTimes, RunReport};
 use tracing::Instrument;
 
-/// Deploys `fixture` once on the local backend, then verifies `plan` once per entry of
-/// `runs` (use [`Faults::default`] for the clean run), and tears down whatever happens.
+/// One verification of a deployed fixture: the faults switched on and the plan probed.
+#[derive(Debug, Clone, Copy)]
+pub struct FaultRun<'a> {
+    /// [`Faults::default`] for the clean run.
+    pub faults: &'a Faults,
+    /// The fixture's plan in the probe modes that show `faults`
+    /// ([`Faults::shown_via`]).
+    pub plan: &'a Plan,
+}
+
+/// Deploys `fixture` once on the local backend, then verifies it once per entry of `runs`,
+/// and tears down whatever happens.
+///
+/// The first run's plan is also the baseline's: its modes must hold every mode the other
+/// runs probe, so that the positive control proves each of them connects. Make it the clean
+/// run.
 ///
 /// Returns one report per entry of `runs`, in order; the first carries the deploy and
 /// baseline times.
@@ -29,24 +44,33 @@ use tracing::Instrument;
 /// reports.
 pub async fn sensitivity_local(
     fixture: &Fixture,
-    plan: &Plan,
-    runs: &[Faults],
+    runs: &[FaultRun<'_>],
     options: &RunOptions,
     observer: &dyn Observer,
 ) -> Result<Vec<RunReport>> {
+    let Some(first) = runs.first() else {
+        return Ok(Vec::new());
+    };
     let mut backend = LocalBackend::new(LocalConfig::default());
     let mut phases = PhaseTimes::default();
     let work = async {
-        // The local backend gives pods their fixture addresses, so this is `plan` itself.
-        let readdressed =
-            deploy_and_baseline(&mut backend, fixture, plan, options, observer, &mut phases)
-                .await?;
-        let plan = readdressed
-            .as_ref()
-            .map_or(plan, |readdressed| &readdressed.plan);
+        deploy_and_baseline(
+            &mut backend,
+            fixture,
+            first.plan,
+            options,
+            observer,
+            &mut phases,
+        )
+        .await?;
         let mut reports = Vec::with_capacity(runs.len());
-        for faults in runs {
-            reports.push(fault_run(&mut backend, fixture, plan, faults, options, observer).await?);
+        for run in runs {
+            // The local backend gives pods their fixture addresses, so this is normally the
+            // run's plan itself.
+            let readdressed = readdress(&backend, run.plan)?;
+            let plan = readdressed.as_ref().map_or(run.plan, |r| &r.plan);
+            let report = fault_run(&mut backend, fixture, plan, run.faults, options, observer);
+            reports.push(report.await?);
         }
         Ok(reports)
     };

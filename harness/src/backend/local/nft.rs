@@ -32,6 +32,7 @@
 //! Injected [`Faults`] (issue 7) bend exactly one of these steps each.
 
 use super::selector::{namespace_labels, selector_matches};
+use crate::backend::Via;
 use crate::engine::{Direction, IpBlock, NetworkPolicy, Peer, PolicyPort, PortRef, Rule, Topology};
 use netpol_probes::spec::Protocol;
 use std::fmt::Write;
@@ -155,6 +156,17 @@ impl Faults {
             names.push(format!("late-enforcement={}", delay.as_millis()));
         }
         names
+    }
+
+    /// The probe mode whose probes see these faults: [`Via::Service`] when
+    /// `policy-before-dnat` is on, since it changes only traffic sent to a Service address,
+    /// else [`Via::Pod`].
+    pub fn shown_via(&self) -> Via {
+        if self.policy_before_dnat {
+            Via::Service
+        } else {
+            Via::Pod
+        }
     }
 
     fn enforces(&self, direction: Direction) -> bool {

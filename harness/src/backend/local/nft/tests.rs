@@ -315,6 +315,22 @@ fn fault_names_parse_and_print_back() {
 }
 
 #[test]
+fn only_policy_before_dnat_needs_probes_through_service_addresses() {
+    for name in Faults::NAMES {
+        let faults: Faults = name.replace("=MS", "=10").parse().unwrap();
+        let expected = if name == "policy-before-dnat" {
+            Via::Service
+        } else {
+            Via::Pod
+        };
+        assert_eq!(faults.shown_via(), expected, "{name}");
+    }
+    let both: Faults = "no-egress,policy-before-dnat".parse().unwrap();
+    assert_eq!(both.shown_via(), Via::Service);
+    assert_eq!(Faults::default().shown_via(), Via::Pod);
+}
+
+#[test]
 #[ignore = "prints a sample script for manual nft checks"]
 fn print_sample_script() {
     let topology = topology();
